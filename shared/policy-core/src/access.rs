@@ -191,7 +191,7 @@ fn is_unique_id(id: &str) -> bool {
 }
 
 /// Reach of one `AWS` principal id; `None` means "anyone" (to be narrowed by conditions)
-fn aws_reach(id: &str) -> Option<Reach> {
+pub fn aws_reach(id: &str) -> Option<Reach> {
     if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Reach::Account(id.to_owned()));
     }
@@ -214,6 +214,48 @@ fn aws_reach(id: &str) -> Option<Reach> {
     }
     // `*`, and anything we cannot read, reaches anyone.
     None
+}
+
+/// True when the statement's principal part reaches anyone before conditions: `*` in any form,
+/// a wildcard account, `NotPrincipal`, or no principal at all
+pub fn has_anyone(s: &Statement) -> bool {
+    match &s.principal {
+        None => true,
+        Some(block) if block.negated => true,
+        Some(block) => match &block.principal {
+            Principal::Any => true,
+            Principal::Map(map) => map
+                .get(&PrincipalKind::Aws)
+                .is_some_and(|ids| ids.iter().any(|id| aws_reach(id).is_none())),
+        },
+    }
+}
+
+/// Who the "anyone" part of a statement reaches once its conditions narrow it; `None` when the
+/// statement has no such part
+pub fn anyone_reach(s: &Statement) -> Option<Vec<Reach>> {
+    if !has_anyone(s) {
+        return None;
+    }
+    let n = s
+        .condition
+        .as_deref()
+        .map(Narrowing::from_conditions)
+        .unwrap_or_default();
+    Some(match (n.accounts(), n.orgs) {
+        (Some(accounts), _) => accounts.into_iter().map(Reach::Account).collect(),
+        (None, Some(orgs)) => orgs.into_iter().map(Reach::Org).collect(),
+        (None, None) => vec![Reach::Public],
+    })
+}
+
+/// The accounts a positive, concrete `aws:SourceAccount` / `aws:SourceOwner` / `aws:SourceArn`
+/// condition pins a service principal to; `None` when unpinned
+pub fn source_pins(s: &Statement) -> Option<BTreeSet<String>> {
+    s.condition
+        .as_deref()
+        .map(Narrowing::from_conditions)
+        .and_then(|n| n.source_accounts)
 }
 
 /// Analyses one statement (whatever its effect)
