@@ -1,0 +1,19 @@
+//! Grants a trusted replication source `ecr:ReplicateImage` (and `ecr:CreateRepository`) in the registry policy after a failed cross-account replication.
+//!
+//! The work is the shared engine's ([`guard_adapter::Guard`]), so every function and the sweep
+//! apply exactly the same rules; this crate decides which events it acts on.
+
+use guard_adapter::{Accepts, EcrPolicies, Guard, HandlerError, Outcome};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+/// The event kinds this function acts on; every other event is skipped
+pub const ACCEPTS: Accepts = &["replication-failed"];
+
+/// The Lambda handler
+pub async fn function_handler<P: EcrPolicies>(
+    event: LambdaEvent<Value>,
+    guard: &Guard<P>,
+) -> Result<Outcome, HandlerError> {
+    guard.handle(&event.payload, ACCEPTS).await
+}

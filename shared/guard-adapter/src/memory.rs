@@ -1,0 +1,133 @@
+//! An in-memory [`EcrPolicies`] for unit tests of the shell: a registry policy, repositories
+//! with optional policies, a write counter, and failures that can be queued.
+
+use crate::port::{EcrPolicies, PortError, PortResult};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Mutex,
+};
+
+#[derive(Default)]
+struct State {
+    repositories: BTreeMap<String, Option<String>>,
+    registry: Option<String>,
+    writes: usize,
+    failures: VecDeque<PortError>,
+}
+
+/// The fake registry
+#[derive(Default)]
+pub struct InMemoryEcr {
+    state: Mutex<State>,
+}
+
+impl InMemoryEcr {
+    /// An empty registry
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A poisoned lock only means another test thread panicked: the data is still usable.
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Adds a repository with an optional policy
+    pub fn put_repository(&self, name: &str, policy: Option<&str>) {
+        self.with(|s| s.repositories.insert(name.into(), policy.map(str::to_owned)));
+    }
+
+    /// Sets the registry policy directly (not counted as a write)
+    pub fn put_registry(&self, policy: Option<&str>) {
+        self.with(|s| s.registry = policy.map(str::to_owned));
+    }
+
+    /// The policy of a repository
+    pub fn repository_policy(&self, name: &str) -> Option<String> {
+        self.with(|s| s.repositories.get(name).cloned().flatten())
+    }
+
+    /// The registry policy
+    pub fn registry_policy(&self) -> Option<String> {
+        self.with(|s| s.registry.clone())
+    }
+
+    /// Set, put and delete calls made so far
+    pub fn writes(&self) -> usize {
+        self.with(|s| s.writes)
+    }
+
+    /// The next call fails with this error
+    pub fn fail_next(&self, e: PortError) {
+        self.with(|s| s.failures.push_back(e));
+    }
+
+    fn check(&self) -> PortResult<()> {
+        self.with(|s| s.failures.pop_front()).map_or(Ok(()), Err)
+    }
+}
+
+impl EcrPolicies for InMemoryEcr {
+    async fn get_repository_policy(&self, repository: &str) -> PortResult<Option<String>> {
+        self.check()?;
+        self.with(|s| {
+            s.repositories
+                .get(repository)
+                .cloned()
+                .ok_or_else(|| PortError::RepositoryNotFound(repository.into()))
+        })
+    }
+
+    async fn set_repository_policy(&self, repository: &str, text: &str) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| match s.repositories.get_mut(repository) {
+            Some(p) => {
+                *p = Some(text.to_owned());
+                s.writes += 1;
+                Ok(())
+            }
+            None => Err(PortError::RepositoryNotFound(repository.into())),
+        })
+    }
+
+    async fn delete_repository_policy(&self, repository: &str) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| match s.repositories.get_mut(repository) {
+            Some(p) => {
+                *p = None;
+                s.writes += 1;
+                Ok(())
+            }
+            None => Err(PortError::RepositoryNotFound(repository.into())),
+        })
+    }
+
+    async fn get_registry_policy(&self) -> PortResult<Option<String>> {
+        self.check()?;
+        Ok(self.registry_policy())
+    }
+
+    async fn put_registry_policy(&self, text: &str) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| {
+            s.registry = Some(text.to_owned());
+            s.writes += 1;
+        });
+        Ok(())
+    }
+
+    async fn delete_registry_policy(&self) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| {
+            s.registry = None;
+            s.writes += 1;
+        });
+        Ok(())
+    }
+
+    async fn list_repositories(&self) -> PortResult<Vec<String>> {
+        self.check()?;
+        Ok(self.with(|s| s.repositories.keys().cloned().collect()))
+    }
+}

@@ -1,0 +1,57 @@
+//! The ECR calls the guard makes, as a small trait: the SDK adapter implements it for real, the
+//! in-memory fake for unit tests. Policies cross it as text; "no policy" is `None`, not an error.
+
+use std::future::Future;
+
+/// An ECR call that failed
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PortError {
+    /// The repository does not exist (or does not yet: creation is eventually consistent)
+    #[error("repository `{0}` not found")]
+    RepositoryNotFound(String),
+    /// Throttling, a 5xx, a timeout, a dropped connection: may pass if tried again
+    #[error("{operation}: {message}")]
+    Transient {
+        /// The ECR operation
+        operation: &'static str,
+        /// What the service or transport said
+        message: String,
+    },
+    /// Anything else: trying again will not help
+    #[error("{operation}: {message}")]
+    Rejected {
+        /// The ECR operation
+        operation: &'static str,
+        /// What the service said
+        message: String,
+    },
+}
+
+impl PortError {
+    /// True when trying again may succeed
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PortError::Transient { .. })
+    }
+}
+
+/// Result of an ECR call
+pub type PortResult<T> = Result<T, PortError>;
+
+/// The ECR operations the guard uses, for one registry
+pub trait EcrPolicies: Send + Sync {
+    /// `GetRepositoryPolicy`; `None` when the repository has no policy
+    fn get_repository_policy(&self, repository: &str) -> impl Future<Output = PortResult<Option<String>>> + Send;
+    /// `SetRepositoryPolicy` with `force` false: ECR's lock-out check stays on
+    fn set_repository_policy(&self, repository: &str, text: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// `DeleteRepositoryPolicy`; no policy is not an error
+    fn delete_repository_policy(&self, repository: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// `GetRegistryPolicy`; `None` when there is none
+    fn get_registry_policy(&self) -> impl Future<Output = PortResult<Option<String>>> + Send;
+    /// `PutRegistryPolicy`
+    fn put_registry_policy(&self, text: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// `DeleteRegistryPolicy`; no policy is not an error
+    fn delete_registry_policy(&self) -> impl Future<Output = PortResult<()>> + Send;
+    /// `DescribeRepositories`, every page: repository names
+    fn list_repositories(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+}
