@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): formatting, lints, unit tests, the
-# policy-core case corpus and property tests, and the scenario tests against moto's ECR server.
+# policy-core case corpus and property tests, the template checks (cfn-lint, sam validate --lint,
+# template-vs-code), and the scenario tests against moto's ECR server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,10 @@ echo "== format"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== template"
+export SAM_CLI_TELEMETRY=0
+.tools/sam/bin/cfn-lint template.yaml
+AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/sam validate --lint
 echo "== tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Installs the project's Python tools into git-ignored virtualenvs under .tools/, once:
-#   .tools/venv      moto's ECR server (the emulator the scenario tests and the demo run against)
-#                    and cargo-lambda (the demo serves the functions with `cargo lambda watch`)
-# Re-running is cheap: a stamp file records what was installed.
+#   .tools/venv   moto's ECR server (scenario tests and demo), cargo-lambda (the demo serves the
+#                 functions with `cargo lambda watch`; `sam build` uses it) and zig (arm64 builds)
+#   .tools/sam    aws-sam-cli and cfn-lint, apart: aws-sam-cli pins an older boto3 than moto's
+# Re-running is cheap: a stamp file per virtualenv records what was installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON_TOOLS="moto[server]==5.2.5 cargo-lambda==1.9.2"
-venv=.tools/venv
-stamp="$venv/.installed"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$PYTHON_TOOLS" ]; then
-  echo "== installing $PYTHON_TOOLS into $venv"
-  python3 -m venv "$venv"
-  # shellcheck disable=SC2086 # a list of requirement specs
-  "$venv/bin/pip" install --quiet --disable-pip-version-check $PYTHON_TOOLS
-  echo "$PYTHON_TOOLS" > "$stamp"
-fi
+install() { # venv, requirement specs...
+  local venv=$1
+  shift
+  local want="$*"
+  local stamp="$venv/.installed"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "== installing $want into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+    echo "$want" >"$stamp"
+  fi
+}
+
+install .tools/venv "moto[server]==5.2.5" "cargo-lambda==1.9.2" "ziglang==0.17.0"
+install .tools/sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"

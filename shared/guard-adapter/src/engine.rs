@@ -188,8 +188,8 @@ pub struct Guard<P> {
     pub ecr: P,
     /// The config
     pub config: GuardConfig,
-    /// The guard's role (its own events are skipped)
-    pub own_role_arn: Option<String>,
+    /// The guard's roles (their own events are skipped)
+    pub own_role_arns: Vec<String>,
     /// The registry account, when configured
     pub own_account: Option<String>,
     /// Audit lines
@@ -258,7 +258,7 @@ impl<P: EcrPolicies> Guard<P> {
         Guard {
             ecr,
             config: settings.config,
-            own_role_arn: settings.own_role_arn,
+            own_role_arns: settings.own_role_arns,
             own_account: settings.own_account,
             audit: Arc::new(crate::audit::StdoutAudit),
             creation_backoff: Backoff::default(),
@@ -268,7 +268,7 @@ impl<P: EcrPolicies> Guard<P> {
 
     /// Decodes an event and acts on it when its kind is in `accepts`
     pub async fn handle(&self, payload: &Value, accepts: Accepts) -> Result<Outcome, HandlerError> {
-        let decoded = decode(payload, self.own_role_arn.as_deref(), self.own_account.as_deref())?;
+        let decoded = decode(payload, &self.own_role_arns, self.own_account.as_deref())?;
         let (account, region, event) = match decoded {
             Decoded::Skip(reason) => return Ok(Outcome::skipped(reason)),
             Decoded::Event { account, region, event } => (account, region, event),

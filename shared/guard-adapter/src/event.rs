@@ -49,6 +49,21 @@ impl GuardEvent {
     }
 }
 
+/// The CloudTrail event names behind each event kind, and whether the call must have failed
+/// (`errorCode` present). The template's EventBridge rules are checked against this table.
+pub const CLOUDTRAIL_EVENTS: &[(&str, &str, bool)] = &[
+    ("repository-created", "CreateRepository", false),
+    ("repository-policy-changed", "SetRepositoryPolicy", false),
+    ("repository-policy-changed", "DeleteRepositoryPolicy", false),
+    ("registry-policy-changed", "PutRegistryPolicy", false),
+    ("registry-policy-changed", "DeleteRegistryPolicy", false),
+    ("replication-failed", "ReplicateImage", true),
+    ("replication-failed", "CreateRepository", true),
+];
+
+/// The native ECR detail-type behind the `replication-failed` kind (with `result: FAILED`)
+pub const REPLICATION_DETAIL_TYPE: &str = "ECR Replication Action";
+
 /// A decoded event, or why it is none of our business
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded {
@@ -83,9 +98,9 @@ fn account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Decodes an EventBridge event. `own_role` is the guard's role ARN: events its sessions caused
-/// are skipped. `own_account`, when known, skips events of other registries.
-pub fn decode(payload: &Value, own_role: Option<&str>, own_account: Option<&str>) -> Result<Decoded, EventError> {
+/// Decodes an EventBridge event. `own_roles` are the guard's role ARNs: events their sessions
+/// caused are skipped. `own_account`, when known, skips events of other registries.
+pub fn decode(payload: &Value, own_roles: &[String], own_account: Option<&str>) -> Result<Decoded, EventError> {
     if !payload.is_object() {
         return Err(EventError("an EventBridge event must be a json object".into()));
     }
@@ -121,10 +136,10 @@ pub fn decode(payload: &Value, own_role: Option<&str>, own_account: Option<&str>
             let name = text(detail, "eventName")?;
             let issuer =
                 path(detail, &["userIdentity", "sessionContext", "sessionIssuer", "arn"]).and_then(Value::as_str);
-            if let (Some(own), Some(issuer)) = (own_role, issuer) {
-                if own == issuer {
-                    return Ok(Decoded::Skip(format!("`{name}` was issued by the guard's own role")));
-                }
+            if let Some(issuer) = issuer.filter(|i| own_roles.iter().any(|r| r == i)) {
+                return Ok(Decoded::Skip(format!(
+                    "`{name}` was issued by the guard's own role `{issuer}`"
+                )));
             }
             let params = detail.get("requestParameters").filter(|p| p.is_object());
             let repository = || -> Result<String, EventError> {
@@ -177,7 +192,7 @@ pub fn decode(payload: &Value, own_role: Option<&str>, own_account: Option<&str>
                 },
             }
         }
-        "ECR Replication Action" => {
+        REPLICATION_DETAIL_TYPE => {
             let result = text(detail, "result")?;
             if result != "FAILED" {
                 return Ok(Decoded::Skip(format!("replication result `{result}`")));
@@ -232,7 +247,7 @@ mod tests {
                 "CreateRepository",
                 json!({"requestParameters":{"repositoryName":"app"}}),
             ),
-            None,
+            &[],
             None,
         )
         .unwrap();
@@ -252,29 +267,29 @@ mod tests {
             "userIdentity":{"sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::123456789012:role/guard"}}}}),
         );
         assert!(matches!(
-            decode(&own, Some("arn:aws:iam::123456789012:role/guard"), None).unwrap(),
+            decode(&own, &["arn:aws:iam::123456789012:role/guard".to_owned()], None).unwrap(),
             Decoded::Skip(_)
         ));
         assert!(matches!(
-            decode(&own, Some("arn:aws:iam::123456789012:role/other"), None).unwrap(),
+            decode(&own, &["arn:aws:iam::123456789012:role/other".to_owned()], None).unwrap(),
             Decoded::Event { .. }
         ));
         let failed = ct(
             "SetRepositoryPolicy",
             json!({"errorCode":"AccessDenied","requestParameters":{"repositoryName":"app"}}),
         );
-        assert!(matches!(decode(&failed, None, None).unwrap(), Decoded::Skip(_)));
+        assert!(matches!(decode(&failed, &[], None).unwrap(), Decoded::Skip(_)));
         let other_registry = ct(
             "DeleteRepositoryPolicy",
             json!({"requestParameters":{"repositoryName":"app","registryId":"999999999999"}}),
         );
-        assert!(matches!(decode(&other_registry, None, None).unwrap(), Decoded::Skip(_)));
+        assert!(matches!(decode(&other_registry, &[], None).unwrap(), Decoded::Skip(_)));
         let replicate = ct(
             "ReplicateImage",
             json!({"errorCode":"AccessDenied","userIdentity":{"accountId":"777788889999"}}),
         );
         assert!(matches!(
-            decode(&replicate, None, None).unwrap(),
+            decode(&replicate, &[], None).unwrap(),
             Decoded::Event {
                 event: GuardEvent::ReplicationFailed { .. },
                 ..
@@ -283,18 +298,33 @@ mod tests {
     }
 
     #[test]
+    fn the_event_table_is_what_decode_does() {
+        for (kind, name, failed) in CLOUDTRAIL_EVENTS {
+            let extra = if *failed {
+                json!({"errorCode":"AccessDenied","userIdentity":{"accountId":"777788889999"},"requestParameters":{"repositoryName":"r"}})
+            } else {
+                json!({"requestParameters":{"repositoryName":"r"}})
+            };
+            match decode(&ct(name, extra), &[], None).unwrap() {
+                Decoded::Event { event, .. } => assert_eq!(event.kind(), *kind, "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn malformed_events_name_the_problem() {
         assert_eq!(
-            decode(&json!([]), None, None).unwrap_err().to_string(),
+            decode(&json!([]), &[], None).unwrap_err().to_string(),
             "malformed event: an EventBridge event must be a json object"
         );
-        let e = decode(&ct("SetRepositoryPolicy", json!({})), None, None).unwrap_err();
+        let e = decode(&ct("SetRepositoryPolicy", json!({})), &[], None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "malformed event: `SetRepositoryPolicy` event without `requestParameters`"
         );
         let mut v = ct("CreateRepository", json!({}));
         v["account"] = json!("12");
-        assert!(decode(&v, None, None).unwrap_err().to_string().contains("`12`"));
+        assert!(decode(&v, &[], None).unwrap_err().to_string().contains("`12`"));
     }
 }

@@ -7,8 +7,9 @@ use policy_core::config::{ConfigError, GuardConfig};
 pub struct Settings {
     /// The guard configuration
     pub config: GuardConfig,
-    /// `GUARD_ROLE_ARN`: events its sessions caused are skipped
-    pub own_role_arn: Option<String>,
+    /// `GUARD_ROLE_ARN`: the guard's roles (comma-separated, one per function); events their
+    /// sessions caused are skipped
+    pub own_role_arns: Vec<String>,
     /// `GUARD_ACCOUNT_ID`: events of other registries are skipped
     pub own_account: Option<String>,
 }
@@ -54,9 +55,18 @@ impl Settings {
                 return Err(SettingsError::Account(a.clone()));
             }
         }
+        let own_role_arns = non_empty("GUARD_ROLE_ARN")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Settings {
             config,
-            own_role_arn: non_empty("GUARD_ROLE_ARN"),
+            own_role_arns,
             own_account,
         })
     }
@@ -80,6 +90,13 @@ mod tests {
         );
         let s = Settings::from_vars(|k| (k == "GUARD_CONFIG").then(|| r#"{"mode":"enforce"}"#.to_owned())).unwrap();
         assert_eq!(s.config.mode, policy_core::Mode::Enforce);
+        let roles = Settings::from_vars(|k| match k {
+            "GUARD_CONFIG" => Some("{}".to_owned()),
+            "GUARD_ROLE_ARN" => Some("arn:aws:iam::1:role/a, arn:aws:iam::1:role/b".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(roles.own_role_arns, ["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]);
         let bad = Settings::from_vars(|k| (k == "GUARD_CONFIG").then(|| r#"{"replication_sources":["x"]}"#.to_owned()));
         assert_eq!(
             bad.unwrap_err().to_string(),
