@@ -104,6 +104,8 @@ pub fn client() -> aws_sdk_ecr::Client {
 pub struct Counting<P> {
     inner: P,
     writes: Arc<AtomicUsize>,
+    /// Reads of this repository's policy fail, as a throttled or broken call would
+    fail_repository: Option<String>,
 }
 
 impl<P> Counting<P> {
@@ -115,6 +117,12 @@ impl<P> Counting<P> {
 
 impl<P: EcrPolicies> EcrPolicies for Counting<P> {
     async fn get_repository_policy(&self, repository: &str) -> Result<Option<String>, PortError> {
+        if self.fail_repository.as_deref() == Some(repository) {
+            return Err(PortError::Transient {
+                operation: "GetRepositoryPolicy",
+                message: "injected failure".into(),
+            });
+        }
         self.inner.get_repository_policy(repository).await
     }
     async fn set_repository_policy(&self, repository: &str, text: &str) -> Result<(), PortError> {
@@ -168,6 +176,11 @@ pub fn config(edit: impl FnOnce(&mut Value)) -> String {
 
 /// A guard over moto with this config; `own_role` as `GUARD_ROLE_ARN`
 pub fn guard(config_json: &str, own_role: Option<&str>) -> TestGuard {
+    guard_failing(config_json, own_role, None)
+}
+
+/// A guard whose reads of one repository's policy fail
+pub fn guard_failing(config_json: &str, own_role: Option<&str>, fail_repository: Option<&str>) -> TestGuard {
     let settings = Settings::from_vars(|k| match k {
         "GUARD_CONFIG" => Some(config_json.to_owned()),
         "GUARD_ROLE_ARN" => own_role.map(str::to_owned),
@@ -179,6 +192,7 @@ pub fn guard(config_json: &str, own_role: Option<&str>) -> TestGuard {
     let ecr = Counting {
         inner: SdkEcr::new(client(), Some(ACCOUNT.to_owned())),
         writes: writes.clone(),
+        fail_repository: fail_repository.map(str::to_owned),
     };
     let audit = Arc::new(MemoryAudit::default());
     let mut guard = Guard::new(ecr, settings);

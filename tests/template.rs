@@ -23,6 +23,7 @@ fn crates() -> BTreeMap<String, Accepts> {
         ("apply-baseline", apply_baseline::ACCEPTS),
         ("enforce-policy", enforce_policy::ACCEPTS),
         ("grant-replication", grant_replication::ACCEPTS),
+        ("sweep", sweep::ACCEPTS),
     ]
     .into_iter()
     .collect();
@@ -108,9 +109,19 @@ fn each_rule_matches_exactly_the_events_its_function_handles() {
         let events = f["Properties"]["Events"].as_mapping().unwrap();
         let mut names: BTreeSet<(String, bool)> = BTreeSet::new();
         let mut native = false;
+        let mut scheduled = false;
         for (id, e) in events {
-            assert_eq!(e["Type"], "EventBridgeRule", "{name} {id:?}");
             let p = &e["Properties"];
+            if e["Type"] == "Schedule" {
+                assert!(
+                    p["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(),
+                    "{name} {id:?}: retry policy"
+                );
+                assert!(!p["DeadLetterConfig"]["Arn"].is_null(), "{name} {id:?}: dead letters");
+                scheduled = true;
+                continue;
+            }
+            assert_eq!(e["Type"], "EventBridgeRule", "{name} {id:?}");
             assert!(
                 p["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(),
                 "{name} {id:?}: retry policy"
@@ -153,6 +164,7 @@ fn each_rule_matches_exactly_the_events_its_function_handles() {
             accepts.contains(&"replication-failed"),
             "{name}: ECR Replication Action rule"
         );
+        assert_eq!(scheduled, accepts.contains(&"sweep"), "{name}: schedule");
         let on_failure = &f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
         assert_eq!(on_failure["Type"], "SQS", "{name}: on-failure destination");
     }

@@ -23,6 +23,17 @@ impl AuditSink for StdoutAudit {
     }
 }
 
+/// Standard error, for the command line, whose standard output is its result
+#[derive(Debug, Default)]
+pub struct StderrAudit;
+
+impl AuditSink for StderrAudit {
+    fn emit(&self, line: Value) {
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(out, "{line}");
+    }
+}
+
 /// Keeps lines in memory, for tests
 #[derive(Debug, Default)]
 pub struct MemoryAudit {

@@ -173,6 +173,15 @@ pub fn ecr_actions(kind: &str) -> &'static [&'static str] {
             "ecr:PutRegistryPolicy",
         ],
         "replication-failed" => &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
+        "sweep" => &[
+            "ecr:DeleteRegistryPolicy",
+            "ecr:DeleteRepositoryPolicy",
+            "ecr:DescribeRepositories",
+            "ecr:GetRegistryPolicy",
+            "ecr:GetRepositoryPolicy",
+            "ecr:PutRegistryPolicy",
+            "ecr:SetRepositoryPolicy",
+        ],
         _ => &[],
     }
 }
@@ -625,6 +634,22 @@ mod tests {
                             .unwrap();
                         assert_eq!(out.action, OutcomeAction::Written, "{kind}");
                     }
+                }
+                "sweep" => {
+                    g.ecr.inner.put_repository("team-a", None);
+                    g.ecr.inner.put_repository("svc", Some(PUBLIC));
+                    g.ecr.inner.put_registry(Some(MIXED_REGISTRY));
+                    let s = g
+                        .sweep("123456789012", "us-east-1", Default::default(), &|_, _| {})
+                        .await
+                        .unwrap();
+                    assert_eq!((s.changed, s.registry), (2, Some(OutcomeAction::Written)));
+                    g.ecr.inner.put_registry(Some(BAD_REGISTRY));
+                    let s = g
+                        .sweep("123456789012", "us-east-1", Default::default(), &|_, _| {})
+                        .await
+                        .unwrap();
+                    assert_eq!((s.compliant, s.registry), (2, Some(OutcomeAction::Written)));
                 }
                 _ => {
                     let out = g.handle(&replication_failed(), all).await.unwrap();

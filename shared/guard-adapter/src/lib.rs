@@ -8,6 +8,7 @@ pub mod memory;
 pub mod port;
 pub mod sdk;
 pub mod settings;
+pub mod sweep;
 
 pub use engine::{Accepts, Guard, HandlerError, Outcome, OutcomeAction};
 pub use port::{EcrPolicies, PortError};
@@ -18,10 +19,19 @@ pub use settings::Settings;
 pub async fn init_lambda() -> Result<Guard<sdk::SdkEcr>, lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk_config = sdk_config().await;
     let client = aws_sdk_ecr::Client::new(&sdk_config);
     Ok(Guard::new(
         sdk::SdkEcr::new(client, settings.own_account.clone()),
         settings,
     ))
+}
+
+/// The SDK configuration from the standard chain, with more patient retries than the default:
+/// a sweep of many repositories meets throttling, and backing off beats failing
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await
 }

@@ -1,0 +1,222 @@
+//! The reconcile sweep: every repository, then the registry policy, through exactly the same
+//! engine calls as the event handlers. Bounded concurrency, one repository's failure recorded
+//! without stopping the rest, and a time budget so a Lambda stops cleanly and says where.
+
+use crate::{
+    engine::{Guard, HandlerError, Outcome, OutcomeAction},
+    port::EcrPolicies,
+};
+use futures_util::{stream, StreamExt};
+use policy_core::config::Mode;
+use serde::Serialize;
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Instant,
+};
+
+/// How to run a sweep
+#[derive(Clone, Copy, Debug)]
+pub struct SweepOptions {
+    /// Repositories handled at once (the SDK's retry and backoff absorb throttling)
+    pub concurrency: usize,
+    /// Start no repository after this instant (the Lambda's deadline less a margin)
+    pub deadline: Option<Instant>,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            concurrency: 8,
+            deadline: None,
+        }
+    }
+}
+
+/// One disallowed grant found (removed in enforce mode, reported in report mode)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `repository` or `registry`
+    pub target: &'static str,
+    /// The repository
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// The rule
+    pub rule: &'static str,
+    /// Why
+    pub reason: String,
+    /// The statement label
+    pub statement: String,
+    /// The principal, when only it was removed
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+/// A repository (or the registry) the sweep could not handle
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The repository, absent for the registry
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// The error
+    pub error: String,
+    /// Whether a later sweep may succeed
+    pub retryable: bool,
+}
+
+/// The sweep's one JSON summary
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepSummary {
+    /// `enforce` or `report`
+    pub mode: &'static str,
+    /// Repositories listed
+    pub repositories_seen: usize,
+    /// Already compliant
+    pub compliant: usize,
+    /// Written (enforce) or that would be written (report)
+    pub changed: usize,
+    /// Exempt, or gone before we looked
+    pub skipped: usize,
+    /// Could not be handled
+    pub failed: Vec<Failure>,
+    /// Findings counted by rule
+    pub findings_by_rule: BTreeMap<&'static str, usize>,
+    /// Every finding
+    pub findings: Vec<Finding>,
+    /// Repositories policies written or reported (names)
+    pub changed_repositories: Vec<String>,
+    /// What happened to the registry policy (absent when the budget ran out first)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<OutcomeAction>,
+    /// False when the time budget ran out
+    pub complete: bool,
+    /// The first repository not handled, when the budget ran out
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<String>,
+    /// Wall time
+    pub elapsed_ms: u64,
+}
+
+impl SweepSummary {
+    /// True when anything disallowed was found (for a CI gate in report mode)
+    pub fn has_findings(&self) -> bool {
+        !self.findings.is_empty() || self.changed > 0
+    }
+}
+
+enum Step {
+    Done(Result<Outcome, HandlerError>),
+    NotStarted,
+}
+
+fn findings_of(outcome: &Outcome) -> impl Iterator<Item = Finding> + '_ {
+    outcome.removed.iter().map(|r| Finding {
+        target: outcome.target.unwrap_or("repository"),
+        repository: outcome.repository.clone(),
+        rule: r.rule,
+        reason: r.reason.clone(),
+        statement: r.statement.clone(),
+        principal: r.principal.clone(),
+    })
+}
+
+impl<P: EcrPolicies> Guard<P> {
+    /// Sweeps every repository and then the registry policy of `account` in `region`.
+    /// `progress(done, total)` is called as repositories finish.
+    pub async fn sweep(
+        &self,
+        account: &str,
+        region: &str,
+        options: SweepOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<SweepSummary, HandlerError> {
+        let started = Instant::now();
+        let names = self.ecr.list_repositories().await?;
+        let total = names.len();
+        let done = AtomicUsize::new(0);
+        let over_budget = || options.deadline.is_some_and(|d| Instant::now() >= d);
+        let results: Vec<(usize, Step)> = stream::iter(names.iter().enumerate())
+            .map(|(i, name)| {
+                let done = &done;
+                async move {
+                    if over_budget() {
+                        return (i, Step::NotStarted);
+                    }
+                    let r = self.enforce_repository(account, region, name, false).await;
+                    progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
+                    (i, Step::Done(r))
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut summary = SweepSummary {
+            mode: match self.config.mode {
+                Mode::Enforce => "enforce",
+                Mode::Report => "report",
+            },
+            repositories_seen: total,
+            compliant: 0,
+            changed: 0,
+            skipped: 0,
+            failed: vec![],
+            findings_by_rule: BTreeMap::new(),
+            findings: vec![],
+            changed_repositories: vec![],
+            registry: None,
+            complete: true,
+            stopped_at: None,
+            elapsed_ms: 0,
+        };
+        let mut first_missed: Option<usize> = None;
+        let mut ordered = results;
+        ordered.sort_by_key(|(i, _)| *i);
+        for (i, step) in ordered {
+            let name = names.get(i).cloned().unwrap_or_default();
+            match step {
+                Step::NotStarted => {
+                    first_missed.get_or_insert(i);
+                }
+                Step::Done(Err(e)) => summary.failed.push(Failure {
+                    repository: Some(name),
+                    retryable: e.is_retryable(),
+                    error: e.to_string(),
+                }),
+                Step::Done(Ok(o)) => {
+                    match o.action {
+                        OutcomeAction::Unchanged => summary.compliant += 1,
+                        OutcomeAction::Written | OutcomeAction::Reported => {
+                            summary.changed += 1;
+                            summary.changed_repositories.push(name);
+                        }
+                        OutcomeAction::Skipped => summary.skipped += 1,
+                    }
+                    summary.findings.extend(findings_of(&o));
+                }
+            }
+        }
+        if let Some(i) = first_missed {
+            summary.complete = false;
+            summary.stopped_at = names.get(i).cloned();
+        } else if over_budget() {
+            summary.complete = false;
+        } else {
+            match self.enforce_registry(account, region).await {
+                Ok(o) => {
+                    summary.findings.extend(findings_of(&o));
+                    summary.registry = Some(o.action);
+                }
+                Err(e) => summary.failed.push(Failure {
+                    repository: None,
+                    retryable: e.is_retryable(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        for f in &summary.findings {
+            *summary.findings_by_rule.entry(f.rule).or_default() += 1;
+        }
+        summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(summary)
+    }
+}

@@ -1,0 +1,219 @@
+//! The sweep against moto: 200 repositories with compliant, public, foreign, missing-baseline
+//! and exempt policies. Report mode changes nothing; enforce fixes all; a second enforce run
+//! writes nothing; an injected failure on one repository is reported and the rest complete.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use guard_adapter::{engine::OutcomeAction, sweep::SweepOptions};
+use policy_core::{guard::review_repository_policy, GuardConfig, GuardContext, Policy};
+use scenarios::*;
+use serde_json::{json, Value};
+use std::{collections::BTreeMap, time::Instant};
+
+const PER_KIND: usize = 40;
+
+fn statements(kind: &str) -> Option<Value> {
+    let own = json!({"Sid":"OwnCi","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"});
+    Some(match kind {
+        "ok" => {
+            json!([own, {"Sid":"TrustedPull","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}])
+        }
+        "public" => json!([own, {"Sid":"Everyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]),
+        "foreign" => {
+            json!([own, {"Sid":"Partner","Effect":"Allow","Principal":{"AWS":["111122223333","999988887777"]},"Action":"ecr:BatchGetImage"}])
+        }
+        "sandbox" => json!([{"Sid":"Everyone","Effect":"Allow","Principal":"*","Action":"ecr:*"}]),
+        _ => return None,
+    })
+}
+
+/// (name, kind) of the 200 repositories
+fn repositories() -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for i in 0..PER_KIND {
+        out.push((format!("svc/ok-{i:02}"), "ok"));
+        out.push((format!("svc/public-{i:02}"), "public"));
+        out.push((format!("svc/foreign-{i:02}"), "foreign"));
+        out.push((format!("team-{i:02}/api"), "team"));
+        out.push((format!("sandbox-{i:02}"), "sandbox"));
+    }
+    out
+}
+
+async fn populate() {
+    let c = client();
+    for (name, kind) in repositories() {
+        c.create_repository().repository_name(&name).send().await.unwrap();
+        if let Some(st) = statements(kind) {
+            let p = json!({"Version":"2012-10-17","Statement":st});
+            c.set_repository_policy()
+                .repository_name(&name)
+                .policy_text(p.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn snapshot() -> BTreeMap<String, Option<Value>> {
+    let mut out = BTreeMap::new();
+    for (name, _) in repositories() {
+        out.insert(name.clone(), repository_policy(&name).await);
+    }
+    out
+}
+
+fn config_for(mode: &str) -> String {
+    config(|c| c["mode"] = json!(mode))
+}
+
+#[tokio::test]
+async fn sweep_reports_then_enforces_then_converges() {
+    let _x = exclusive().await;
+    populate().await;
+    let before = snapshot().await;
+    assert_eq!(before.len(), 5 * PER_KIND);
+
+    // Report mode: every finding listed, nothing written.
+    let g = guard(&config_for("report"), None);
+    let s = g
+        .guard
+        .sweep(ACCOUNT, REGION, SweepOptions::default(), &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(s.mode, "report");
+    assert_eq!(s.repositories_seen, 200);
+    assert_eq!((s.compliant, s.changed, s.skipped), (PER_KIND, 3 * PER_KIND, PER_KIND));
+    assert!(s.failed.is_empty() && s.complete);
+    assert_eq!(
+        s.findings_by_rule,
+        BTreeMap::from([("foreign-account", PER_KIND), ("public", PER_KIND)])
+    );
+    assert_eq!(s.findings.len(), 2 * PER_KIND);
+    assert_eq!(g.writes(), 0);
+    assert_eq!(snapshot().await, before, "report mode changed something");
+
+    // Enforce: everything fixed.
+    let g = guard(&config_for("enforce"), None);
+    let s = g
+        .guard
+        .sweep(ACCOUNT, REGION, SweepOptions::default(), &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((s.compliant, s.changed, s.skipped), (PER_KIND, 3 * PER_KIND, PER_KIND));
+    assert_eq!(g.writes(), 3 * PER_KIND);
+    let config = GuardConfig::parse(&config_for("enforce")).unwrap();
+    let ctx = GuardContext {
+        config: &config,
+        account: ACCOUNT,
+    };
+    for (name, policy) in snapshot().await {
+        let policy = policy.unwrap_or_else(|| panic!("{name} has no policy"));
+        if name.starts_with("sandbox-") {
+            assert_eq!(Some(policy), before[&name], "exempt {name} touched");
+            continue;
+        }
+        let parsed = Policy::parse(&policy.to_string()).unwrap();
+        assert!(
+            review_repository_policy(&parsed, &ctx).removals.is_empty(),
+            "{name} still has disallowed grants"
+        );
+        if name.starts_with("team-") {
+            assert_eq!(
+                sids(&policy),
+                ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"],
+                "{name}"
+            );
+        } else {
+            assert!(sids(&policy).contains(&"OwnCi".to_owned()), "{name} lost its own grant");
+        }
+        if name.starts_with("svc/foreign-") {
+            assert!(
+                policy.to_string().contains("111122223333") && !policy.to_string().contains("999988887777"),
+                "{name}"
+            );
+        }
+    }
+
+    // A second enforce run writes nothing.
+    let g = guard(&config_for("enforce"), None);
+    let s = g
+        .guard
+        .sweep(ACCOUNT, REGION, SweepOptions::default(), &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((s.compliant, s.changed, s.skipped), (4 * PER_KIND, 0, PER_KIND));
+    assert_eq!(s.registry, Some(OutcomeAction::Unchanged));
+    assert_eq!(g.writes(), 0);
+
+    // One repository fails: recorded, the rest complete.
+    let g = guard_failing(&config_for("enforce"), None, Some("svc/ok-07"));
+    let s = g
+        .guard
+        .sweep(
+            ACCOUNT,
+            REGION,
+            SweepOptions {
+                concurrency: 3,
+                deadline: None,
+            },
+            &|_, _| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.failed.len(), 1);
+    assert_eq!(s.failed[0].repository.as_deref(), Some("svc/ok-07"));
+    assert!(s.failed[0].retryable && s.failed[0].error.contains("injected failure"));
+    assert_eq!((s.compliant, s.skipped), (4 * PER_KIND - 1, PER_KIND));
+    assert!(s.complete);
+
+    // A budget already spent: nothing started, and the summary says where it stopped.
+    let g = guard(&config_for("enforce"), None);
+    let s = g
+        .guard
+        .sweep(
+            ACCOUNT,
+            REGION,
+            SweepOptions {
+                concurrency: 8,
+                deadline: Some(Instant::now()),
+            },
+            &|_, _| {},
+        )
+        .await
+        .unwrap();
+    assert!(!s.complete);
+    // The first repository in listing order (moto lists in creation order).
+    assert_eq!(s.stopped_at.as_deref(), Some(repositories()[0].0.as_str()));
+    assert_eq!(s.registry, None);
+}
+
+#[tokio::test]
+async fn sweep_lambda_handles_a_scheduled_event_and_the_registry() {
+    let _x = exclusive().await;
+    create_repository(
+        "svc/public",
+        Some(&json!({"Version":"2012-10-17","Statement":statements("public").unwrap()})),
+    )
+    .await;
+    put_registry_policy(
+        &json!({"Version":"2012-10-17","Statement":[{"Sid":"Stranger","Effect":"Allow",
+        "Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"ecr:ReplicateImage","Resource":"*"}]}),
+    )
+    .await;
+    let g = guard(&config_for("enforce"), None);
+    let s = sweep::function_handler(lambda_event(event("scheduled-sweep.json")), &g.guard)
+        .await
+        .unwrap();
+    assert_eq!((s.repositories_seen, s.changed), (1, 1));
+    assert_eq!(s.registry, Some(OutcomeAction::Written));
+    assert_eq!(
+        s.findings_by_rule,
+        BTreeMap::from([("public", 1), ("registry-grant", 1)])
+    );
+    assert_eq!(registry_policy().await, None);
+    // A payload naming another account is refused.
+    let mut other = event("scheduled-sweep.json");
+    other["account"] = json!("999988887777");
+    assert!(sweep::function_handler(lambda_event(other), &g.guard).await.is_err());
+}
