@@ -278,3 +278,193 @@ pub fn sids(policy: &Value) -> Vec<String> {
         .map(|s| s["Sid"].as_str().unwrap_or("").to_owned())
         .collect()
 }
+
+/// What the fault proxy does to a matching call
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer `400 ThrottlingException`
+    Throttle,
+    /// Answer `500 ServerException`
+    ServerError,
+    /// Delete this repository's policy in moto, then forward the call (a concurrent writer)
+    DeletePolicyFirst(String),
+}
+
+struct Rule {
+    operation: String,
+    fault: Fault,
+    skip: usize,
+    times: usize,
+}
+
+/// A fault-injecting HTTP proxy in front of moto, on loopback: calls are forwarded unless a
+/// rule for their operation (`X-Amz-Target`) applies
+#[derive(Clone)]
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    rules: Arc<std::sync::Mutex<Vec<Rule>>>,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    /// Starts the proxy on the current runtime
+    pub async fn start() -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let proxy = FaultProxy {
+            endpoint,
+            rules: Arc::default(),
+            seen: Arc::default(),
+        };
+        let p = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let p = p.clone();
+                tokio::spawn(async move { p.serve(conn).await });
+            }
+        });
+        proxy
+    }
+
+    /// After `skip` matching calls pass, apply `fault` to the next `times`
+    pub fn inject(&self, operation: &str, fault: Fault, skip: usize, times: usize) {
+        self.rules.lock().unwrap().push(Rule {
+            operation: operation.into(),
+            fault,
+            skip,
+            times,
+        });
+    }
+
+    /// Calls of an operation seen so far
+    pub fn calls(&self, operation: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|o| *o == operation).count()
+    }
+
+    fn decide(&self, operation: &str) -> Option<Fault> {
+        self.seen.lock().unwrap().push(operation.to_owned());
+        let mut rules = self.rules.lock().unwrap();
+        let rule = rules
+            .iter_mut()
+            .find(|r| r.operation == operation && (r.skip > 0 || r.times > 0))?;
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
+        rule.times -= 1;
+        Some(rule.fault.clone())
+    }
+
+    async fn serve(&self, mut conn: tokio::net::TcpStream) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // One request per connection: read the head, then the body by Content-Length.
+        let mut buf = Vec::new();
+        let head_end = loop {
+            let mut chunk = [0u8; 4096];
+            let n = match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+        };
+        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let operation = header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next().map(str::to_owned))
+            .unwrap_or_default();
+        let reply = |status: &str, kind: &str| {
+            let body = format!(r#"{{"__type":"{kind}","message":"injected by the test proxy"}}"#);
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        match self.decide(&operation) {
+            Some(Fault::Throttle) => {
+                let _ = conn
+                    .write_all(reply("400 Bad Request", "ThrottlingException").as_bytes())
+                    .await;
+                return;
+            }
+            Some(Fault::ServerError) => {
+                let _ = conn
+                    .write_all(reply("500 Internal Server Error", "ServerException").as_bytes())
+                    .await;
+                return;
+            }
+            Some(Fault::DeletePolicyFirst(repository)) => {
+                let _ = client()
+                    .delete_repository_policy()
+                    .repository_name(repository)
+                    .send()
+                    .await;
+            }
+            None => {}
+        }
+        // Forward with `Connection: close`, relay the whole answer, close.
+        let mut head_out: String = head
+            .lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        head_out.push_str("Connection: close\r\n\r\n");
+        let Ok(mut up) = tokio::net::TcpStream::connect(moto_endpoint().trim_start_matches("http://")).await else {
+            return;
+        };
+        if up.write_all(head_out.as_bytes()).await.is_err()
+            || up.write_all(&buf[head_end..head_end + length]).await.is_err()
+        {
+            return;
+        }
+        let mut answer = Vec::new();
+        let _ = up.read_to_end(&mut answer).await;
+        let _ = conn.write_all(&answer).await;
+        let _ = conn.shutdown().await;
+    }
+}
+
+/// An SDK client for any endpoint (a proxy, or a port nothing listens on)
+pub fn client_at(endpoint: &str) -> aws_sdk_ecr::Client {
+    let conf = aws_sdk_ecr::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "scenarios"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_ecr::Client::from_conf(conf)
+}
+
+/// A guard whose ECR calls go to `endpoint`
+pub fn guard_at(config_json: &str, endpoint: &str) -> TestGuard {
+    let mut g = guard(config_json, None);
+    let writes = g.writes.clone();
+    g.guard.ecr = Counting {
+        inner: SdkEcr::new(client_at(endpoint), Some(ACCOUNT.to_owned())),
+        writes,
+        fail_repository: None,
+    };
+    g
+}
+
+/// A loopback address nothing listens on
+pub fn dead_endpoint() -> String {
+    format!("http://127.0.0.1:{}", free_port())
+}

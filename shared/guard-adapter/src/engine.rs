@@ -103,8 +103,8 @@ pub enum HandlerError {
     /// No acceptable plan (oversize, unknown operator): nothing is written
     #[error(transparent)]
     Plan(#[from] PlanError),
-    /// Another writer kept overwriting the registry policy
-    #[error("registry policy kept changing under us after {0} attempts")]
+    /// Another writer kept changing the policy between our read and our write
+    #[error("the policy kept changing under us after {0} attempts")]
     Contended(usize),
 }
 
@@ -207,6 +207,39 @@ pub struct Guard<P> {
     pub creation_backoff: Backoff,
     /// Read-back checks after a registry write, against concurrent writers
     pub registry_attempts: usize,
+    /// Wait before a read-back check (longer than [`MAX_READ_TO_WRITE`])
+    pub verify_delay: Duration,
+}
+
+/// Plans made again when the policy changes between planning and writing
+const WRITE_ATTEMPTS: usize = 4;
+
+/// A plan older than this is not written: the policy is read again. Bounding every guard
+/// writer's read-to-write time is what makes the registry grant's check after a delay sound: a
+/// concurrent writer that read before our write has written (stale or not) by then.
+pub const MAX_READ_TO_WRITE: Duration = Duration::from_secs(1);
+
+/// How long a registry grant waits after writing before it checks the grant is still there
+pub const VERIFY_DELAY: Duration = Duration::from_millis(1500);
+
+fn same_meaning(a: Option<&Policy>, b: Option<&Policy>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => policy_core::equivalent(a, b),
+        _ => false,
+    }
+}
+
+/// A pause of 20 to 150 ms, different per caller and call: concurrent writers re-check at
+/// different moments, so one's lost update is seen after the other's write has landed
+fn jitter(seed: &str) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(seed.as_bytes());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    Duration::from_millis(20 + h.finish() % 130)
 }
 
 /// The partition of a region
@@ -271,7 +304,8 @@ impl<P: EcrPolicies> Guard<P> {
             own_account: settings.own_account,
             audit: Arc::new(crate::audit::StdoutAudit),
             creation_backoff: Backoff::default(),
-            registry_attempts: 3,
+            registry_attempts: 8,
+            verify_delay: VERIFY_DELAY,
         }
     }
 
@@ -339,28 +373,82 @@ impl<P: EcrPolicies> Guard<P> {
         if self.config.is_exempt(repository) {
             return Ok(Outcome::skipped(format!("repository `{repository}` is exempt")));
         }
-        let Some(text) = self.read_repository(repository, wait_for_creation).await? else {
-            return Ok(Outcome::skipped(format!("repository `{repository}` no longer exists")));
-        };
-        let what = format!("repository policy of `{repository}`");
-        let live = parse_live(text, &what)?;
         let ctx = GuardContext {
             config: &self.config,
             account,
         };
-        let plan = plan_repository(live.as_ref(), repository, &ctx, region, partition_of(region))?;
-        self.apply(Target::Repository(repository), account, region, plan).await
+        let target = Target::Repository(repository);
+        self.reconcile(target, account, region, wait_for_creation, |live| {
+            plan_repository(live, repository, &ctx, region, partition_of(region))
+        })
+        .await
     }
 
     /// Applies the registry rules to the registry policy
     pub async fn enforce_registry(&self, account: &str, region: &str) -> Result<Outcome, HandlerError> {
-        let live = parse_live(self.ecr.get_registry_policy().await?, "registry policy")?;
         let ctx = GuardContext {
             config: &self.config,
             account,
         };
-        let plan = plan_registry(live.as_ref(), &ctx)?;
-        self.apply(Target::Registry, account, region, plan).await
+        self.reconcile(Target::Registry, account, region, false, |live| {
+            plan_registry(live, &ctx)
+        })
+        .await
+    }
+
+    /// The live policy of a target; `None` when the repository is gone
+    async fn read_target(
+        &self,
+        target: Target<'_>,
+        wait_for_creation: bool,
+    ) -> Result<Option<Option<Policy>>, HandlerError> {
+        match target {
+            Target::Repository(repository) => match self.read_repository(repository, wait_for_creation).await? {
+                Some(text) => Ok(Some(parse_live(text, &format!("repository policy of `{repository}`"))?)),
+                None => Ok(None),
+            },
+            Target::Registry => Ok(Some(parse_live(
+                self.ecr.get_registry_policy().await?,
+                "registry policy",
+            )?)),
+        }
+    }
+
+    /// Plans from the live policy and writes. Just before writing, the policy is read again: if
+    /// it changed since it was planned against (another writer, a delete), the plan is made
+    /// again from what is there now, so the guard never writes over a change it has not seen.
+    async fn reconcile(
+        &self,
+        target: Target<'_>,
+        account: &str,
+        region: &str,
+        wait_for_creation: bool,
+        planner: impl Fn(Option<&Policy>) -> Result<Plan, PlanError>,
+    ) -> Result<Outcome, HandlerError> {
+        let gone = |t: Target| {
+            Outcome::skipped(format!(
+                "repository `{}` no longer exists",
+                t.repository().unwrap_or_default()
+            ))
+        };
+        let Some(mut live) = self.read_target(target, wait_for_creation).await? else {
+            return Ok(gone(target));
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            let plan = planner(live.as_ref())?;
+            if plan.action == PlanAction::Unchanged || self.config.mode == Mode::Report {
+                return self.apply(target, account, region, plan).await;
+            }
+            let read_at = std::time::Instant::now();
+            let Some(now) = self.read_target(target, false).await? else {
+                return Ok(gone(target));
+            };
+            if same_meaning(live.as_ref(), now.as_ref()) && read_at.elapsed() < MAX_READ_TO_WRITE {
+                return self.apply(target, account, region, plan).await;
+            }
+            live = now;
+        }
+        Err(HandlerError::Contended(WRITE_ATTEMPTS))
     }
 
     /// Grants replication to `source` when it is allowed, merged with the live registry policy.
@@ -374,6 +462,7 @@ impl<P: EcrPolicies> Guard<P> {
         let attempts = self.registry_attempts.max(1);
         let mut written: Option<Outcome> = None;
         for attempt in 0..=attempts {
+            let read_at = std::time::Instant::now();
             let live = parse_live(self.ecr.get_registry_policy().await?, "registry policy")?;
             let plan = plan_replication_grant(live.as_ref(), source, &ctx, region, partition_of(region))?;
             if plan.action == PlanAction::Unchanged {
@@ -395,13 +484,18 @@ impl<P: EcrPolicies> Guard<P> {
             if attempt == attempts {
                 break;
             }
+            if read_at.elapsed() >= MAX_READ_TO_WRITE {
+                // Too old to write safely: read again.
+                continue;
+            }
             let outcome = self.apply(Target::Registry, account, region, plan).await?;
             if self.config.mode == Mode::Report {
                 return Ok(outcome);
             }
             written.get_or_insert(outcome);
-            // Let a concurrent writer's update land before reading back.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Every concurrent guard writer that read before our write has written by now (their
+            // read-to-write time is bounded): if ours was lost, the next plan is not empty.
+            tokio::time::sleep(self.verify_delay + jitter(source)).await;
         }
         Err(HandlerError::Contended(attempts))
     }

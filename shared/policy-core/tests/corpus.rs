@@ -33,7 +33,24 @@ struct Case {
     own_account: Option<String>,
     unknown_operators: Option<Vec<String>>,
     unknown_actions: Option<Vec<String>>,
+    registry: Option<bool>,
     expected: Option<Value>,
+}
+
+/// The fixed config every `guard` case is judged with (tests/cases/README.md)
+const GUARD_CONFIG: &str = r#"{"mode":"enforce","org_id":"o-a1b2c3d4e5","org_access":"pull",
+    "trusted_accounts":{"111122223333":"pull","444455556666":"push"},
+    "trusted_services":["lambda.amazonaws.com","codebuild.amazonaws.com"],
+    "replication_sources":["777788889999"]}"#;
+const GUARD_ACCOUNT: &str = "123456789012";
+
+#[derive(Deserialize, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+struct RemovalExpectation {
+    rule: String,
+    statement: usize,
+    #[serde(default)]
+    principal: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +252,40 @@ fn run(case: &Case) -> Result<(), String> {
                 .then_some(())
                 .ok_or(format!("analysis\n  got:  {got:?}\n  want: {want:?}"))
         }
+        "guard" => {
+            let v = case.policy.as_ref().expect("`policy`");
+            let p = parse(v);
+            let config = policy_core::GuardConfig::parse(GUARD_CONFIG).unwrap();
+            let ctx = policy_core::GuardContext {
+                config: &config,
+                account: GUARD_ACCOUNT,
+            };
+            let review = if case.registry.unwrap_or(false) {
+                policy_core::guard::review_registry_policy(&p, &ctx)
+            } else {
+                policy_core::guard::review_repository_policy(&p, &ctx)
+            };
+            let mut want: Vec<RemovalExpectation> = serde_json::from_value(expected()).expect("removal expectations");
+            want.sort();
+            let mut got: Vec<RemovalExpectation> = review
+                .removals
+                .iter()
+                .map(|r| RemovalExpectation {
+                    rule: r.rule.as_str().to_owned(),
+                    statement: r.index,
+                    principal: r.principal.clone(),
+                })
+                .collect();
+            got.sort();
+            if got != want {
+                return Err(format!("removals\n  got:  {got:?}\n  want: {want:?}"));
+            }
+            // Nothing removed: the policy is kept exactly as written.
+            if want.is_empty() && &review.policy.to_value() != v {
+                return Err("kept policy differs from the input".into());
+            }
+            Ok(())
+        }
         other => Err(format!("unknown kind `{other}`")),
     }
 }
@@ -293,6 +344,11 @@ fn evaluate_cases() {
 #[test]
 fn access_cases() {
     run_file("access.json");
+}
+
+#[test]
+fn bypass_cases() {
+    run_file("bypass.json");
 }
 
 #[test]
