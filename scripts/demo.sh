@@ -69,3 +69,8 @@ echo "================ loop check: the guard's own write comes back as an event"
 invoke enforce-policy events/cloudtrail-ecr-set-repository-policy-by-guard.json
 echo "---- and the same change seen by anyone else's event: decided from live state, nothing to write"
 invoke enforce-policy events/cloudtrail-ecr-set-repository-policy.json
+
+echo
+echo "================ deployable artifacts: sam build, one arm64 bootstrap per function"
+echo "(cross-compiles release binaries with zig: several minutes the first time)"
+bash scripts/build-arm64.sh
