@@ -17,7 +17,7 @@ def mean_ns(bench: str, n: str) -> float:
 
 
 sizes = sorted({p.name for p in (root / "parse").iterdir() if p.name.isdigit()}, key=int)
-benches = ["parse", "normalise", "analyse", "parse_analyse"]
+benches = ["parse", "normalise", "analyse", "parse_analyse", "plan"]
 print(f"{'statements':>10} {'floor µs':>9} " + " ".join(f"{b + ' µs':>17} {'x floor':>7}" for b in benches) + f" {'ns/stmt (p+a)':>14}")
 for n in sizes:
     floor = mean_ns("serde_json_value_floor", n)

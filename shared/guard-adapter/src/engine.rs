@@ -322,16 +322,18 @@ impl<P: EcrPolicies> Guard<P> {
                 event.kind()
             )));
         }
+        // Boxed: the state machines of the four paths nest deeply, and boxing keeps the
+        // handler's future small (and within rustc's layout depth in release builds).
         match event {
             GuardEvent::RepositoryCreated { repository } => {
-                self.enforce_repository(&account, &region, &repository, true).await
+                Box::pin(self.enforce_repository(&account, &region, &repository, true)).await
             }
             GuardEvent::RepositoryPolicyChanged { repository, .. } => {
-                self.enforce_repository(&account, &region, &repository, false).await
+                Box::pin(self.enforce_repository(&account, &region, &repository, false)).await
             }
-            GuardEvent::RegistryPolicyChanged { .. } => self.enforce_registry(&account, &region).await,
+            GuardEvent::RegistryPolicyChanged { .. } => Box::pin(self.enforce_registry(&account, &region)).await,
             GuardEvent::ReplicationFailed { source_account, .. } => {
-                self.grant_replication(&account, &region, &source_account).await
+                Box::pin(self.grant_replication(&account, &region, &source_account)).await
             }
         }
     }

@@ -142,7 +142,7 @@ impl<P: EcrPolicies> Guard<P> {
                     if over_budget() {
                         return (i, Step::NotStarted);
                     }
-                    let r = self.enforce_repository(account, region, name, false).await;
+                    let r = Box::pin(self.enforce_repository(account, region, name, false)).await;
                     progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
                     (i, Step::Done(r))
                 }
@@ -201,7 +201,7 @@ impl<P: EcrPolicies> Guard<P> {
         } else if over_budget() {
             summary.complete = false;
         } else {
-            match self.enforce_registry(account, region).await {
+            match Box::pin(self.enforce_registry(account, region)).await {
                 Ok(o) => {
                     summary.findings.extend(findings_of(&o));
                     summary.registry = Some(o.action);

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use policy_core::{analyze, normalize, Policy, MAX_POLICY_CHARS};
+use policy_core::{analyze, normalize, plan::plan_repository, GuardConfig, GuardContext, Policy, MAX_POLICY_CHARS};
 use serde_json::{json, Value};
 
 /// The kinds of statement platform teams write, in rotation
@@ -57,8 +57,26 @@ fn largest() -> usize {
         .unwrap()
 }
 
+/// The guard config the plan bench judges with: the policies' accounts are trusted for pull,
+/// so the plan removes the push grants and merges a two-statement baseline
+fn config() -> GuardConfig {
+    let trusted: serde_json::Map<String, Value> = (0..64).map(|i| (format!("{:012}", 111_122_220_000u64 + i), json!("pull"))).collect();
+    GuardConfig::parse(
+        &json!({"mode": "enforce", "org_id": "o-a1b2c3d4e5", "trusted_accounts": trusted,
+            "baselines": [{"match": "*", "policy": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "BaselineOrgPull", "Effect": "Allow", "Principal": "*", "Action": ["ecr:BatchGetImage"],
+                 "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}},
+                {"Sid": "BaselineLambda", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                 "Action": ["ecr:BatchGetImage"], "Condition": {"StringLike": {"aws:sourceArn": "arn:${Partition}:lambda:${Region}:${AccountId}:function:*"}}}]}}]})
+        .to_string(),
+    )
+    .unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let max = largest();
+    let config = config();
+    let ctx = GuardContext { config: &config, account: "123456789012" };
     let mut group = c.benchmark_group("policy");
     for n in [1, 10, 40, max] {
         let text = policy_text(n);
@@ -78,6 +96,10 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("parse_analyse", n), &text, |b, t| {
             b.iter(|| analyze(&Policy::parse(black_box(t)).unwrap()))
+        });
+        // Guard rules + baseline merge + equivalence + serialisation, as a handler runs it.
+        group.bench_with_input(BenchmarkId::new("plan", n), &parsed, |b, p| {
+            b.iter(|| plan_repository(Some(black_box(p)), "app", &ctx, "us-east-1", "aws"))
         });
     }
     group.finish();

@@ -95,7 +95,9 @@ fn concrete_account(value: &str, base: BaseOperator) -> Option<String> {
     }
     let p = arn_parts(value)?;
     let account = p[4];
-    if p[0] != "arn" || account.is_empty() || has_wildcard(account) {
+    // Under StringEqualsIgnoreCase `ARN:AWS:IAM::...` names the same principals.
+    let is_arn = if base == BaseOperator::StringEqualsIgnoreCase { p[0].eq_ignore_ascii_case("arn") } else { p[0] == "arn" };
+    if !is_arn || account.is_empty() || has_wildcard(account) {
         return None;
     }
     // Under StringLike a `*` before the account could swallow colons and move the account.
@@ -156,11 +158,13 @@ impl Narrowing {
                     "aws:principalarn" | "aws:sourcearn" => concrete_account,
                     _ => continue,
                 };
-                // Every value must be concrete, or the condition narrows nothing.
+                // Every value must be concrete, or the condition narrows nothing. Organisation ids
+                // are lowercase: under StringEqualsIgnoreCase any spelling names the same one.
+                let fold = base == BaseOperator::StringEqualsIgnoreCase;
                 let Some(values) = k
                     .values
                     .iter()
-                    .map(|v| extract(&v.as_text(), base))
+                    .map(|v| extract(&v.as_text(), base).map(|x| if fold { x.to_ascii_lowercase() } else { x }))
                     .collect::<Option<BTreeSet<String>>>()
                 else {
                     continue;
