@@ -71,6 +71,12 @@ class RuntimeApi:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                # Headers and body go out in separate writes: without this, Nagle's algorithm
+                # and the client's delayed ACK add ~40 ms to every event on a kept-alive connection.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self):
                 if not self.path.endswith("/runtime/invocation/next"):
                     self.send_error(404)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/tools.sh
+bash scripts/tools.sh moto sam
 
 echo "== format"
 cargo fmt --all -- --check

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the project's Python tools into git-ignored virtualenvs under .tools/, once:
-#   .tools/venv   moto's ECR server (scenario tests and demo), cargo-lambda (the demo serves the
-#                 functions with `cargo lambda watch`; `sam build` uses it) and zig (arm64 builds)
-#   .tools/sam    aws-sam-cli and cfn-lint, apart: aws-sam-cli pins an older boto3 than moto's
+# Installs the project's Python tools into git-ignored virtualenvs under .tools/, once.
+#   tools.sh [GROUP...]   (default: all groups)
+#   moto     .tools/venv    moto's ECR server: the scenario tests, the demo, the benchmarks
+#   sam      .tools/sam     aws-sam-cli and cfn-lint (apart: aws-sam-cli pins an older boto3)
+#   lambda   .tools/lambda  cargo-lambda (`cargo lambda watch` in the demo, `sam build`) and
+#                           zig (cross-compiles the arm64 bootstraps)
 # Re-running is cheap: a stamp file per virtualenv records what was installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +22,13 @@ install() { # venv, requirement specs...
   fi
 }
 
-install .tools/venv "moto[server]==5.2.5" "cargo-lambda==1.9.2" "ziglang==0.17.0"
-install .tools/sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(moto sam lambda)
+for g in "${groups[@]}"; do
+  case "$g" in
+    moto) install .tools/venv "moto[server]==5.2.5" ;;
+    sam) install .tools/sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0" ;;
+    lambda) install .tools/lambda "cargo-lambda==1.9.2" "ziglang==0.17.0" ;;
+    *) echo "unknown tool group \`$g\`: moto, sam, lambda" >&2; exit 2 ;;
+  esac
+done

@@ -60,7 +60,9 @@ fn largest() -> usize {
 /// The guard config the plan bench judges with: the policies' accounts are trusted for pull,
 /// so the plan removes the push grants and merges a two-statement baseline
 fn config() -> GuardConfig {
-    let trusted: serde_json::Map<String, Value> = (0..64).map(|i| (format!("{:012}", 111_122_220_000u64 + i), json!("pull"))).collect();
+    let trusted: serde_json::Map<String, Value> = (0..64)
+        .map(|i| (format!("{:012}", 111_122_220_000u64 + i), json!("pull")))
+        .collect();
     GuardConfig::parse(
         &json!({"mode": "enforce", "org_id": "o-a1b2c3d4e5", "trusted_accounts": trusted,
             "baselines": [{"match": "*", "policy": {"Version": "2012-10-17", "Statement": [
@@ -76,7 +78,10 @@ fn config() -> GuardConfig {
 fn bench(c: &mut Criterion) {
     let max = largest();
     let config = config();
-    let ctx = GuardContext { config: &config, account: "123456789012" };
+    let ctx = GuardContext {
+        config: &config,
+        account: "123456789012",
+    };
     let mut group = c.benchmark_group("policy");
     for n in [1, 10, 40, max] {
         let text = policy_text(n);

@@ -96,7 +96,11 @@ fn concrete_account(value: &str, base: BaseOperator) -> Option<String> {
     let p = arn_parts(value)?;
     let account = p[4];
     // Under StringEqualsIgnoreCase `ARN:AWS:IAM::...` names the same principals.
-    let is_arn = if base == BaseOperator::StringEqualsIgnoreCase { p[0].eq_ignore_ascii_case("arn") } else { p[0] == "arn" };
+    let is_arn = if base == BaseOperator::StringEqualsIgnoreCase {
+        p[0].eq_ignore_ascii_case("arn")
+    } else {
+        p[0] == "arn"
+    };
     if !is_arn || account.is_empty() || has_wildcard(account) {
         return None;
     }

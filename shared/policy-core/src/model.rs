@@ -548,6 +548,17 @@ fn strings_value(v: &OneOrMany<String>) -> Value {
 }
 
 impl Policy {
+    /// A `2012-10-17` policy without statements, to add statements to
+    pub fn empty() -> Policy {
+        Policy {
+            version: Some(Version::V2012),
+            id: None,
+            statements: Vec::new(),
+            single_statement: false,
+            extra: Map::new(),
+        }
+    }
+
     /// Parses policy text strictly: duplicate keys, unknown principal kinds, invalid `Effect` and
     /// missing required elements are errors naming the statement and key
     pub fn parse(text: &str) -> Result<Policy, ParseError> {

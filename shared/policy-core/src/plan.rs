@@ -8,7 +8,7 @@ use crate::{
     eval::{evaluate, Decision, Request, RequestPrincipal},
     guard::{review_registry_policy, review_repository_policy, GuardContext, Removal},
     limits::SizeError,
-    model::{Effect, ListBlock, OneOrMany, Policy, Principal, PrincipalBlock, PrincipalKind, Statement, Version},
+    model::{Effect, ListBlock, OneOrMany, Policy, Principal, PrincipalBlock, PrincipalKind, Statement},
     normalize::{equivalent, normalize_statement},
     Context,
 };
@@ -134,16 +134,7 @@ pub fn plan_repository(
             let r = review_repository_policy(p, ctx);
             (r.policy, r.removals)
         }
-        None => (
-            Policy {
-                version: Some(Version::V2012),
-                id: None,
-                statements: Vec::new(),
-                single_statement: false,
-                extra: Default::default(),
-            },
-            Vec::new(),
-        ),
+        None => (Policy::empty(), Vec::new()),
     };
     let mut added = Vec::new();
     if let Some(baseline) = ctx.config.baseline_for(repository) {
@@ -241,13 +232,7 @@ pub fn plan_replication_grant(
         )]));
     }
     let (actions, resource) = replication_grant(ctx, region, partition);
-    let mut after = live.cloned().unwrap_or(Policy {
-        version: Some(Version::V2012),
-        id: None,
-        statements: Vec::new(),
-        single_statement: false,
-        extra: Default::default(),
-    });
+    let mut after = live.cloned().unwrap_or_else(Policy::empty);
     let decisions: Vec<Decision> = actions.iter().map(|a| decision(&after, source, a, &resource)).collect();
     if decisions.iter().all(|d| *d == Decision::Allow) {
         return Ok(unchanged(vec![]));
