@@ -152,10 +152,17 @@ class Moto:
             r.read()
 
     def requests_logged(self):
-        """Requests moto has served so far (one werkzeug log line each)."""
-        self.log.flush()
-        with open(self.log_path) as f:
-            return sum(1 for line in f if '"POST ' in line or '"GET ' in line)
+        """Requests moto has served so far (one werkzeug log line each, written just after the
+        response: give the last ones a moment)."""
+        time.sleep(0.5)
+        with open(self.log_path) as f:  # threads may interleave two entries on one line
+            return len(re.findall(r'(?:POST|GET) /\S* HTTP/', f.read()))
+
+    def cpu_seconds(self):
+        """CPU time moto's server process has used so far (user + system)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -201,12 +208,15 @@ def tool_env(moto):
     env.update(AWS_ENDPOINT_URL=moto.url, AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION,
                AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
-               AWS_SHARED_CREDENTIALS_FILE="/dev/null", NO_PROXY="127.0.0.1",
-               no_proxy="127.0.0.1")
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               # anything not on loopback goes to a closed port and fails, loudly
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
+               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
     return env
 
 
-def commands(workdir):
+def commands(workdir, concurrency):
     guard_cfg = os.path.join(workdir, "guard.json")
     with open(guard_cfg, "w") as f:
         json.dump(GUARD_CONFIG, f)
@@ -215,7 +225,8 @@ def commands(workdir):
         f.write(CUSTODIAN_POLICY)
     return {
         "ecr-policy-guard": lambda run: [
-            GUARD, "sweep", "--account", OWN, "--config", guard_cfg],
+            GUARD, "sweep", "--account", OWN, "--config", guard_cfg]
+        + (["--concurrency", str(concurrency)] if concurrency else []),
         "custodian": lambda run: [
             CUSTODIAN, "run", "-s", os.path.join(workdir, f"c7n-out-{run}"),
             "--cache-period", "0", "--region", REGION, c7n_policy],
@@ -371,9 +382,11 @@ def dropped_legit(before, after):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repos", type=int, default=500)
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--rounds", type=int, default=5,
                     help="rounds of both tools (each on a freshly reset moto); medians reported")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per tool run")
+    ap.add_argument("--concurrency", type=int, default=0,
+                    help="ecr-policy-guard --concurrency (default: the CLI's own, 8)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     for path in (MOTO, CUSTODIAN, GUARD):
@@ -389,7 +402,7 @@ def main():
     repos = corpus(args.repos)
     ecr = ecr_client(moto)
     env = tool_env(moto)
-    cmds = commands(workdir)
+    cmds = commands(workdir, args.concurrency)
     tools = list(cmds)
     samples = collections.defaultdict(list)  # tool -> [(wall, rss, rc, requests)]
     finals = {}  # tool -> final state of the first round
@@ -403,10 +416,10 @@ def main():
             seen = dump(ecr)
             assert {k: canon(v) for k, v in seen.items()} == {
                 k: canon(v) for k, v in repos.items()}, "moto did not store the corpus as given"
-            n0 = moto.requests_logged()
+            n0, m0 = moto.requests_logged(), moto.cpu_seconds()
             wall, rss, rc, cpu = run_measured(cmds[tool](rnd), env, workdir,
                                               f"{tool}-{rnd}", args.timeout)
-            reqs = moto.requests_logged() - n0
+            reqs, mcpu = moto.requests_logged() - n0, moto.cpu_seconds() - m0
             if tool == "ecr-policy-guard" and rc != 0:  # enforce mode: 0 unless errors
                 sys.exit(f"ecr-policy-guard exited {rc}: see {workdir}/{tool}-{rnd}.stderr")
             if tool == "custodian" and rc != 0:
@@ -418,9 +431,10 @@ def main():
                       file=sys.stderr)
             finals.setdefault(tool, final)
             inner = in_tool_seconds(tool, workdir, f"{tool}-{rnd}")
-            samples[tool].append((wall, rss, rc, reqs, cpu, inner))
+            samples[tool].append((wall, rss, rc, reqs, cpu, inner, mcpu))
             print(f"round {rnd + 1} {tool}: {wall:.2f} s wall, {rss:.1f} MB, {cpu:.2f} s CPU, "
-                  f"{inner:.2f} s in-tool, exit {rc}, {reqs} requests to moto", file=sys.stderr)
+                  f"{inner:.2f} s in-tool, exit {rc}, {reqs} requests to moto, "
+                  f"moto CPU {mcpu:.2f} s", file=sys.stderr)
 
     # ------------------------------------------------------------ table
     def med(tool, i):
@@ -431,16 +445,17 @@ def main():
     print(f"{args.repos} repositories, median of {args.rounds} round(s), each on a freshly "
           f"reset moto; ratio = custodian / ecr-policy-guard")
     print()
-    print("| tool | wall s | peak RSS MB | CPU s (user+sys) | in-tool s | requests to moto |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| tool | wall s | peak RSS MB | tool CPU s | in-tool s | requests to moto "
+          "| moto CPU s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t in tools:
         runs = ", ".join(f"{x[0]:.2f}" for x in samples[t])
         print(f"| {t} | {med(t, 0):.2f} ({runs}) | {med(t, 1):.1f} | {med(t, 4):.2f} "
-              f"| {med(t, 5):.2f} | {med(t, 3):.0f} |")
+              f"| {med(t, 5):.2f} | {med(t, 3):.0f} | {med(t, 6):.2f} |")
     t = "custodian"
-    print(f"| ratio | {med(t, 0) / med(ours, 0):.2f} | {med(t, 1) / med(ours, 1):.2f} "
-          f"| {med(t, 4) / med(ours, 4):.2f} | {med(t, 5) / med(ours, 5):.2f} "
-          f"| {med(t, 3) / med(ours, 3):.2f} |")
+    print("| ratio (custodian / ours) | " + " | ".join(
+        f"**{med(t, i) / med(ours, i):.2f}**" if i in (0, 1) else f"{med(t, i) / med(ours, i):.2f}"
+        for i in (0, 1, 4, 5, 3, 6)) + " |")
 
     # ------------------------------------------------------------ final states
     fa, fb = finals[ours], finals["custodian"]

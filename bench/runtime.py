@@ -145,6 +145,7 @@ def main():
     ap.add_argument("--profiles", default="release", help="comma-separated cargo profiles to compare")
     ap.add_argument("--starts", type=int, default=5, help="cold starts per function")
     ap.add_argument("--events", type=int, default=20, help="warm events per start")
+    ap.add_argument("--functions", default=",".join(FUNCTIONS), help="comma-separated functions")
     args = ap.parse_args()
 
     moto_port = free_port()
@@ -159,7 +160,8 @@ def main():
         rows = []
         for profile in args.profiles.split(","):
             target = "release" if profile == "release" else profile
-            for function, event_file in FUNCTIONS.items():
+            for function in args.functions.split(","):
+                event_file = FUNCTIONS[function]
                 binary = ROOT / "target" / target / function
                 if not binary.exists():
                     sys.exit(f"{binary} is missing: cargo build --profile {profile} -p {function}")

@@ -414,25 +414,51 @@ async fn exempt_repositories_are_never_touched() {
 }
 
 #[tokio::test]
-async fn oversize_result_is_refused_and_nothing_is_written() {
+async fn oversize_result_is_never_written_and_removals_do_not_wait_for_the_baseline() {
     let _x = exclusive().await;
-    // A live policy just under 10,240 characters; the baseline would push it over.
+    // Live policies 5 characters under 10,240; the baseline would push them over.
     let stmt = |i: usize| json!({"Sid":format!("Own{i:03}"),"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::123456789012:role/r{i:03}")},"Action":"ecr:BatchGetImage"});
-    let mut n = 1;
-    let doc = |n: usize| json!({"Version":"2012-10-17","Statement":(0..n).map(stmt).collect::<Vec<_>>()});
-    while doc(n + 1).to_string().len() <= policy_core::MAX_POLICY_CHARS {
-        n += 1;
-    }
-    let live = doc(n);
-    create_repository("team-big", Some(&live)).await;
+    let doc = |n: usize, pad: usize, extra: &Option<Value>| {
+        let mut st: Vec<Value> = (0..n).map(stmt).collect();
+        st.push(json!({"Sid":format!("Pad{}", "x".repeat(pad)),"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*"}));
+        st.extend(extra.clone());
+        json!({"Version":"2012-10-17","Statement":st})
+    };
+    let fill = |extra: Option<Value>| {
+        let mut n = 1;
+        while doc(n + 1, 0, &extra).to_string().len() <= policy_core::MAX_POLICY_CHARS - 5 {
+            n += 1;
+        }
+        let pad = policy_core::MAX_POLICY_CHARS - 5 - doc(n, 0, &extra).to_string().len();
+        doc(n, pad, &extra)
+    };
     let g = guard(&enforce_config(), None);
-    let err = enforce(&g, event_for("cloudtrail-ecr-set-repository-policy.json", "team-big"))
+    // Nothing disallowed: nothing written, and the outcome says why the baseline is missing.
+    let live = fill(None);
+    create_repository("team-big", Some(&live)).await;
+    let out = enforce(&g, event_for("cloudtrail-ecr-set-repository-policy.json", "team-big"))
         .await
-        .unwrap_err();
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains("over ecr's limit of 10240"), "{err}");
+        .unwrap();
+    assert_eq!(out.action, OutcomeAction::Unchanged);
+    assert!(out.reason.unwrap().contains("over ecr's limit of 10240"));
     assert_eq!(g.writes(), 0);
     assert_eq!(repository_policy("team-big").await.unwrap(), live);
+    // A public grant as well: it is removed all the same; the result fits.
+    let public = json!({"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:GetDownloadUrlForLayer"});
+    let live = fill(Some(public));
+    create_repository("team-big-public", Some(&live)).await;
+    let out = enforce(
+        &g,
+        event_for("cloudtrail-ecr-set-repository-policy.json", "team-big-public"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Written);
+    assert_eq!(out.removed[0].rule, "public");
+    assert!(out.added.is_empty());
+    let after = repository_policy("team-big-public").await.unwrap();
+    assert!(after.to_string().chars().count() <= policy_core::MAX_POLICY_CHARS);
+    assert!(!sids(&after).contains(&"Pub".to_owned()));
 }
 
 #[tokio::test]

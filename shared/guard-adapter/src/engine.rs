@@ -541,9 +541,6 @@ impl<P: EcrPolicies> Guard<P> {
         region: &str,
         plan: Plan,
     ) -> Result<Outcome, HandlerError> {
-        for r in &plan.removals {
-            self.audit_removal(target, account, region, r, &plan);
-        }
         let removed = plan
             .removals
             .iter()
@@ -555,6 +552,13 @@ impl<P: EcrPolicies> Guard<P> {
             })
             .collect();
         let added: Vec<Value> = plan.added.iter().map(|s| s.to_value()).collect();
+        for f in &plan.findings {
+            self.audit.emit(
+                json!({"audit": "finding", "mode": mode_name(self.config.mode), "target": target.kind(),
+                "repository": target.repository(), "account": account, "region": region, "finding": f}),
+            );
+        }
+        let reason = (!plan.findings.is_empty()).then(|| plan.findings.join("; "));
         let write = match &plan.action {
             PlanAction::Unchanged => None,
             PlanAction::Put(_) => Some("put"),
@@ -563,6 +567,7 @@ impl<P: EcrPolicies> Guard<P> {
         let Some(write) = write else {
             let mut o = self.unchanged(target);
             o.removed = removed;
+            o.reason = reason;
             return Ok(o);
         };
         let action = match self.config.mode {
@@ -578,6 +583,10 @@ impl<P: EcrPolicies> Guard<P> {
                 OutcomeAction::Written
             }
         };
+        // Logged once the write has landed (or in report mode): a failed write removed nothing.
+        for r in &plan.removals {
+            self.audit_removal(target, account, region, r, &plan);
+        }
         self.audit.emit(json!({
             "audit": if action == OutcomeAction::Written { "policy_written" } else { "policy_would_be_written" },
             "mode": mode_name(self.config.mode),
@@ -597,7 +606,7 @@ impl<P: EcrPolicies> Guard<P> {
             write: Some(write),
             removed,
             added,
-            reason: None,
+            reason,
         })
     }
 }

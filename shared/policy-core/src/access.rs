@@ -155,9 +155,14 @@ impl Narrowing {
                     "aws:principalorgid" | "aws:principalaccount" | "aws:sourceaccount" | "aws:sourceowner" => {
                         |v, _| concrete(v)
                     }
-                    "aws:principalorgpaths" => |v, _| {
+                    "aws:principalorgpaths" => |v, base| {
                         let org = v.split('/').next()?;
-                        concrete(org).filter(|o| o.starts_with("o-"))
+                        let org = if base == BaseOperator::StringEqualsIgnoreCase {
+                            org.to_ascii_lowercase()
+                        } else {
+                            org.to_owned()
+                        };
+                        concrete(&org).filter(|o| o.starts_with("o-"))
                     },
                     "aws:principalarn" | "aws:sourcearn" => concrete_account,
                     _ => continue,
@@ -170,6 +175,8 @@ impl Narrowing {
                     .iter()
                     .map(|v| extract(&v.as_text(), base).map(|x| if fold { x.to_ascii_lowercase() } else { x }))
                     .collect::<Option<BTreeSet<String>>>()
+                    // An empty list is not credited with excluding everyone.
+                    .filter(|v| !v.is_empty())
                 else {
                     continue;
                 };
@@ -185,9 +192,11 @@ impl Narrowing {
     }
 
     /// Accounts a caller must belong to, from every account condition together
+    // The principal's and the source's account describe different parties, so both sets are
+    // judged (their union), not only what they share.
     fn accounts(&self) -> Option<BTreeSet<String>> {
         match (&self.principal_accounts, &self.source_accounts) {
-            (Some(a), Some(b)) => Some(a.intersection(b).cloned().collect()),
+            (Some(a), Some(b)) => Some(a.union(b).cloned().collect()),
             (Some(a), None) | (None, Some(a)) => Some(a.clone()),
             (None, None) => None,
         }
@@ -264,6 +273,32 @@ pub fn source_pins(s: &Statement) -> Option<BTreeSet<String>> {
         .as_deref()
         .map(Narrowing::from_conditions)
         .and_then(|n| n.source_accounts)
+}
+
+/// Every account a statement's positive source-account conditions name, `IfExists` and set
+/// qualifiers included: a service is judged against all of them, since a condition that only
+/// sometimes applies still lets that account's resources through
+pub fn source_accounts_named(s: &Statement) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in s.condition.iter().flatten() {
+        let Some(op) = e.operator else { continue };
+        if op.base.is_negated() {
+            continue;
+        }
+        for k in &e.keys {
+            let key = k.key.to_ascii_lowercase();
+            for v in k.values.iter() {
+                let text = v.as_text();
+                let account = match key.as_str() {
+                    "aws:sourceaccount" | "aws:sourceowner" => Some(text.to_string()),
+                    "aws:sourcearn" => arn_parts(&text).map(|p| p[4].to_owned()),
+                    _ => None,
+                };
+                out.extend(account.filter(|a| !a.is_empty()));
+            }
+        }
+    }
+    out
 }
 
 /// Analyses one statement (whatever its effect)

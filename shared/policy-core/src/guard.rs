@@ -6,10 +6,11 @@
 //! beyond the own account) cannot be partly removed, so its whole statement goes.
 
 use crate::{
-    access::{analyze_statement, anyone_reach, aws_reach, source_pins, Reach},
+    access::{analyze_statement, anyone_reach, aws_reach, source_accounts_named, source_pins, Reach},
     actions::{lookup, ActionClass, ActionSet},
     config::GuardConfig,
     model::{Effect, Policy, Principal, PrincipalKind, Statement},
+    wildcard::{has_wildcard, wildcard_match},
 };
 
 /// What the rules are judged against
@@ -229,6 +230,7 @@ fn judge_repository_statement(s: &Statement, index: usize, ctx: &GuardContext) -
         }
     }
     let pins = source_pins(s);
+    let named_sources = source_accounts_named(s);
     judge_explicit(s, |kind, id| match kind {
         PrincipalKind::Aws => match aws_reach(id) {
             // The `*` part was judged above.
@@ -243,17 +245,25 @@ fn judge_repository_statement(s: &Statement, index: usize, ctx: &GuardContext) -
             if !ctx.config.trusts_service(id) {
                 return Err((Rule::UntrustedService, format!("service `{id}` is not trusted")));
             }
-            match pins
-                .iter()
-                .flatten()
-                .find(|a| *a != ctx.account && ctx.config.trusted_ceiling(a).is_none())
-            {
-                Some(a) => Err((
-                    Rule::ServiceForeignSource,
-                    format!("service `{id}` is pinned to account `{a}`, which is not trusted"),
-                )),
-                None => Ok(()),
+            // Every account the source conditions name counts, IfExists included; a wildcard
+            // account is anyone's. Trusted accounts keep their class ceiling through a service.
+            for a in pins.iter().flatten().chain(named_sources.iter()) {
+                if has_wildcard(a) || a.contains("${") {
+                    return Err((
+                        Rule::ServiceForeignSource,
+                        format!("service `{id}` is pinned to any account (`{a}`)"),
+                    ));
+                }
+                if let Err((rule, why)) = judge_account(a, class, ctx) {
+                    let rule = if rule == Rule::ForeignAccount {
+                        Rule::ServiceForeignSource
+                    } else {
+                        rule
+                    };
+                    return Err((rule, format!("service `{id}` is pinned to account `{a}`: {why}")));
+                }
             }
+            Ok(())
         }
         PrincipalKind::Federated | PrincipalKind::CanonicalUser => Err((
             Rule::ForeignPrincipal,
@@ -324,6 +334,22 @@ pub fn registry_source_actions() -> ActionSet {
     action_set(&["ecr:CreateRepository", "ecr:ReplicateImage"])
 }
 
+/// True when every `Resource` of the statement lies within the configured replication prefix
+/// (any resource does when the prefix is `*`: a registry policy covers only its own registry)
+fn resources_within_prefix(s: &Statement, ctx: &GuardContext) -> bool {
+    let prefix = &ctx.config.replication_repository_prefix;
+    if prefix == "*" {
+        return true;
+    }
+    let Some(block) = s.resource.as_ref().filter(|b| !b.negated) else {
+        return false;
+    };
+    let allowed = format!("arn:*:ecr:*:{}:repository/{prefix}", ctx.account);
+    // The statement's pattern read as literal text: covered when the allowed pattern matches it
+    // whole, e.g. `repository/prod-*` covers `repository/prod-app*` but not `*`.
+    block.values.iter().all(|r| wildcard_match(&allowed, r, false))
+}
+
 fn within(actions: ActionSet, allowed: ActionSet) -> bool {
     actions.union(allowed) == allowed
 }
@@ -352,13 +378,21 @@ fn judge_registry_statement(s: &Statement, index: usize, ctx: &GuardContext) -> 
             };
         }
         if ctx.config.replication_sources.iter().any(|a| a == account) {
-            return if within(access.actions, source) {
-                Ok(())
-            } else {
+            return if !within(access.actions, source) {
                 Err((
                     Rule::RegistryGrant,
                     format!("grants replication source `{account}` more than replication"),
                 ))
+            } else if !resources_within_prefix(s, ctx) {
+                Err((
+                    Rule::RegistryGrant,
+                    format!(
+                        "grants replication source `{account}` repositories beyond `{}`",
+                        ctx.config.replication_repository_prefix
+                    ),
+                ))
+            } else {
+                Ok(())
             };
         }
         Err((
@@ -489,5 +523,101 @@ mod tests {
             Some("arn:aws:iam::999999999999:root")
         );
         assert_eq!(r.policy.statements.len(), 2);
+    }
+
+    #[test]
+    fn services_are_judged_against_every_source_account_named() {
+        let stmt = |cond: &str, action: &str| {
+            format!(
+                r#"{{"Statement":[{{"Sid":"S","Effect":"Allow","Principal":{{"Service":"codebuild.amazonaws.com"}},"Action":"{action}"{cond}}}]}}"#
+            )
+        };
+        let rules_of = |p: &str| {
+            rules(&review_repo(p))
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        // A condition that only sometimes applies still names a foreign account.
+        assert_eq!(
+            rules_of(&stmt(
+                r#","Condition":{"StringEqualsIfExists":{"aws:SourceAccount":"999999999999"}}"#,
+                "ecr:BatchGetImage"
+            )),
+            ["service-foreign-source"]
+        );
+        // Any account at all.
+        assert_eq!(
+            rules_of(&stmt(
+                r#","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:codebuild:*:*:project/*"}}"#,
+                "ecr:BatchGetImage"
+            )),
+            ["service-foreign-source"]
+        );
+        // A trusted pull account keeps its ceiling through a service.
+        assert_eq!(
+            rules_of(&stmt(
+                r#","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#,
+                "ecr:*"
+            )),
+            ["excess-access"]
+        );
+        assert!(rules_of(&stmt(
+            r#","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#,
+            "ecr:BatchGetImage"
+        ))
+        .is_empty());
+        // Pinned to the own account, anything goes; unpinned trusted services are kept (config contract).
+        assert!(rules_of(&stmt(
+            r#","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"}}"#,
+            "ecr:*"
+        ))
+        .is_empty());
+        assert!(rules_of(&stmt("", "ecr:BatchGetImage")).is_empty());
+    }
+
+    #[test]
+    fn principal_and_source_accounts_are_both_judged() {
+        let r = review_repo(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalAccount":"999999999999","aws:SourceAccount":"123456789012"}}}}"#,
+        );
+        assert_eq!(rules(&r), ["foreign-account"]);
+        // An empty list is not credited with excluding everyone.
+        let r = review_repo(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalOrgID":[]}}}}"#,
+        );
+        assert_eq!(rules(&r), ["public"]);
+    }
+
+    #[test]
+    fn registry_source_grants_stay_within_the_replication_prefix() {
+        let c =
+            GuardConfig::parse(r#"{"replication_sources":["777788889999"],"replication_repository_prefix":"prod-*"}"#)
+                .unwrap();
+        let ctx = GuardContext {
+            config: &c,
+            account: OWN,
+        };
+        let judge = |resource: &str| {
+            let p = Policy::parse(&format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"777788889999"}},"Action":"ecr:ReplicateImage",{resource}}}]}}"#)).unwrap();
+            review_registry_policy(&p, &ctx).removals.len()
+        };
+        assert_eq!(
+            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/prod-*""#),
+            0
+        );
+        assert_eq!(
+            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/prod-api""#),
+            0
+        );
+        assert_eq!(judge(r#""Resource":"*""#), 1);
+        assert_eq!(
+            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*""#),
+            1
+        );
+        assert_eq!(
+            judge(r#""NotResource":"arn:aws:ecr:us-east-1:123456789012:repository/none""#),
+            1
+        );
     }
 }

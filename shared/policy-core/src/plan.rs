@@ -6,9 +6,9 @@ use crate::{
     config::render_baseline,
     error::ParseError,
     eval::{evaluate, Decision, Request, RequestPrincipal},
-    guard::{review_registry_policy, review_repository_policy, GuardContext, Removal},
+    guard::{review_registry_policy, review_repository_policy, GuardContext, Removal, Review},
     limits::SizeError,
-    model::{Effect, ListBlock, OneOrMany, Policy, Principal, PrincipalBlock, PrincipalKind, Statement},
+    model::{Effect, ListBlock, OneOrMany, Policy, Principal, PrincipalBlock, PrincipalKind, Statement, Version},
     normalize::{equivalent, normalize_statement},
     Context,
 };
@@ -129,13 +129,14 @@ pub fn plan_repository(
 ) -> Result<Plan, PlanError> {
     let what = format!("repository policy of `{repository}`");
     refuse_unknown(live, &what)?;
-    let (mut after, removals) = match live {
-        Some(p) => {
-            let r = review_repository_policy(p, ctx);
-            (r.policy, r.removals)
-        }
-        None => (Policy::empty(), Vec::new()),
+    let reviewed = match live {
+        Some(p) => review_repository_policy(p, ctx),
+        None => Review {
+            policy: Policy::empty(),
+            removals: Vec::new(),
+        },
     };
+    let mut after = reviewed.policy.clone();
     let mut added = Vec::new();
     if let Some(baseline) = ctx.config.baseline_for(repository) {
         let base = render_baseline(&baseline.policy, ctx.account, region, partition, repository).map_err(|source| {
@@ -144,9 +145,6 @@ pub fn plan_repository(
                 source,
             }
         })?;
-        if after.statements.is_empty() && after.version.is_none() {
-            after.version = base.version;
-        }
         for s in base.statements {
             let present = after
                 .statements
@@ -157,8 +155,39 @@ pub fn plan_repository(
                 after.statements.push(s);
             }
         }
+        // Policy variables in the baseline work only under 2012-10-17. Raising the version
+        // changes the meaning of nothing already there when no live value holds `${`.
+        if !added.is_empty() && base.version == Some(Version::V2012) && after.version != Some(Version::V2012) {
+            let live_has_variables = reviewed
+                .policy
+                .statements
+                .iter()
+                .any(|s| s.to_value().to_string().contains("${"));
+            if !live_has_variables {
+                after.version = Some(Version::V2012);
+            }
+        }
     }
-    finish(&what, live, after, removals, added, Vec::new())
+    match finish(&what, live, after, reviewed.removals.clone(), added, Vec::new()) {
+        // Removing a disallowed grant never waits on the baseline fitting: write the removals
+        // alone and say why the baseline was not restored.
+        Err(PlanError::TooLarge { source, .. }) => {
+            let finding = format!(
+                "baseline statements not added: the policy would be `{}` characters, over ecr's limit of {}",
+                source.chars,
+                crate::MAX_POLICY_CHARS
+            );
+            finish(
+                &what,
+                live,
+                reviewed.policy,
+                reviewed.removals,
+                Vec::new(),
+                vec![finding],
+            )
+        }
+        other => other,
+    }
 }
 
 /// Plans the registry policy: keep replication grants to allowed sources and pull-through-cache
@@ -232,10 +261,19 @@ pub fn plan_replication_grant(
         )]));
     }
     let (actions, resource) = replication_grant(ctx, region, partition);
-    let mut after = live.cloned().unwrap_or_else(Policy::empty);
+    // The registry rules first: a grant never writes back a statement enforce-policy removes.
+    let reviewed = match live {
+        Some(p) => review_registry_policy(p, ctx),
+        None => Review {
+            policy: Policy::empty(),
+            removals: Vec::new(),
+        },
+    };
+    let removals = reviewed.removals;
+    let mut after = reviewed.policy;
     let decisions: Vec<Decision> = actions.iter().map(|a| decision(&after, source, a, &resource)).collect();
     if decisions.iter().all(|d| *d == Decision::Allow) {
-        return Ok(unchanged(vec![]));
+        return finish("registry policy", live, after, removals, Vec::new(), Vec::new());
     }
     if decisions.contains(&Decision::ExplicitDeny) {
         return Ok(unchanged(vec![format!(
@@ -297,7 +335,7 @@ pub fn plan_replication_grant(
             s
         }
     };
-    finish("registry policy", live, after, Vec::new(), vec![added], Vec::new())
+    finish("registry policy", live, after, removals, vec![added], Vec::new())
 }
 
 #[cfg(test)]
@@ -383,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn oversize_result_is_an_error() {
+    fn oversize_baseline_is_left_out_but_removals_still_happen() {
         let c = config(BASELINE);
         let ctx = GuardContext {
             config: &c,
@@ -395,20 +433,81 @@ mod tests {
                 r#"{{"Sid":"Own{i:03}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::123456789012:role/r{i:03}"}},"Action":"ecr:BatchGetImage"}}"#
             )
         };
-        let mut n = 1;
-        let text = |n: usize| {
-            format!(
-                r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
-                (0..n).map(stmt).collect::<Vec<_>>().join(",")
-            )
+        let public = r#"{"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:GetDownloadUrlForLayer"}"#;
+        let text = |n: usize, pad: usize, extra: &str| {
+            let mut all: Vec<String> = (0..n).map(stmt).collect();
+            all.push(format!(
+                r#"{{"Sid":"Pad{}","Effect":"Allow","Principal":{{"AWS":"123456789012"}},"Action":"ecr:*"}}"#,
+                "x".repeat(pad)
+            ));
+            if !extra.is_empty() {
+                all.push(extra.to_owned());
+            }
+            format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, all.join(","))
         };
-        while text(n + 1).len() <= crate::MAX_POLICY_CHARS - 10 {
-            n += 1;
-        }
-        let live = Policy::parse(&text(n)).unwrap();
-        assert!(live.to_json_checked().is_ok());
-        let e = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap_err();
-        assert!(matches!(e, PlanError::TooLarge { .. }), "{e}");
+        // Filled to 5 characters under the limit, so the freed space never makes room for the baseline.
+        let fill = |extra: &str| {
+            let mut n = 1;
+            while text(n + 1, 0, extra).len() <= crate::MAX_POLICY_CHARS - 5 {
+                n += 1;
+            }
+            let pad = crate::MAX_POLICY_CHARS - 5 - text(n, 0, extra).len();
+            text(n, pad, extra)
+        };
+        // Then without a disallowed grant nothing is written, and the finding says why
+        let live = Policy::parse(&fill("")).unwrap();
+        let plan = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        assert_eq!(plan.action, PlanAction::Unchanged);
+        assert!(
+            plan.findings[0].contains("over ecr's limit of 10240"),
+            "{:?}",
+            plan.findings
+        );
+        // And with one, it is removed all the same, the baseline left out
+        let live = Policy::parse(&fill(public)).unwrap();
+        let plan = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let PlanAction::Put(written) = &plan.action else {
+            panic!("{:?}", plan.action)
+        };
+        assert!(written.chars().count() <= crate::MAX_POLICY_CHARS);
+        assert_eq!(plan.removals.len(), 1);
+        assert!(plan.added.is_empty());
+        assert_eq!(plan.findings.len(), 1);
+    }
+
+    #[test]
+    fn baseline_raises_the_version_only_when_nothing_live_changes_meaning() {
+        let c = config(BASELINE);
+        let ctx = GuardContext {
+            config: &c,
+            account: OWN,
+        };
+        let old = Policy::parse(r#"{"Version":"2008-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*"}]}"#).unwrap();
+        let plan = plan_repository(Some(&old), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        assert_eq!(plan.after.unwrap().version, Some(Version::V2012));
+        let vars = Policy::parse(r#"{"Version":"2008-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}"}]}"#).unwrap();
+        let plan = plan_repository(Some(&vars), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        assert_eq!(plan.after.unwrap().version, Some(Version::V2008));
+    }
+
+    #[test]
+    fn a_grant_never_writes_back_a_disallowed_statement() {
+        let c = config("");
+        let ctx = GuardContext {
+            config: &c,
+            account: OWN,
+        };
+        let live = Policy::parse(r#"{"Statement":[{"Sid":"Stranger","Effect":"Allow","Principal":{"AWS":"999999999999"},"Action":"ecr:ReplicateImage","Resource":"*"}]}"#).unwrap();
+        let plan = plan_replication_grant(Some(&live), "777788889999", &ctx, "us-east-1", "aws").unwrap();
+        assert_eq!(plan.removals.len(), 1);
+        let sids: Vec<_> = plan
+            .after
+            .unwrap()
+            .statements
+            .iter()
+            .map(|s| s.sid.clone().unwrap())
+            .collect();
+        assert_eq!(sids, [REPLICATION_SID]);
     }
 
     #[test]
