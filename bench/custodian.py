@@ -175,6 +175,13 @@ class Moto:
         self.log.close()
 
 
+def busy_cpu_seconds():
+    """CPU time the whole machine has been busy so far (all cores)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
 def ecr_client(moto):
     return boto3.client(
         "ecr", endpoint_url=moto.url, region_name=REGION,
@@ -416,10 +423,12 @@ def main():
             seen = dump(ecr)
             assert {k: canon(v) for k, v in seen.items()} == {
                 k: canon(v) for k, v in repos.items()}, "moto did not store the corpus as given"
-            n0, m0 = moto.requests_logged(), moto.cpu_seconds()
+            n0, m0, b0 = moto.requests_logged(), moto.cpu_seconds(), busy_cpu_seconds()
             wall, rss, rc, cpu = run_measured(cmds[tool](rnd), env, workdir,
                                               f"{tool}-{rnd}", args.timeout)
-            reqs, mcpu = moto.requests_logged() - n0, moto.cpu_seconds() - m0
+            mcpu, busy = moto.cpu_seconds() - m0, busy_cpu_seconds() - b0
+            reqs = moto.requests_logged() - n0
+            other = max(0.0, busy - mcpu - cpu)  # other processes on the machine meanwhile
             if tool == "ecr-policy-guard" and rc != 0:  # enforce mode: 0 unless errors
                 sys.exit(f"ecr-policy-guard exited {rc}: see {workdir}/{tool}-{rnd}.stderr")
             if tool == "custodian" and rc != 0:
@@ -431,10 +440,10 @@ def main():
                       file=sys.stderr)
             finals.setdefault(tool, final)
             inner = in_tool_seconds(tool, workdir, f"{tool}-{rnd}")
-            samples[tool].append((wall, rss, rc, reqs, cpu, inner, mcpu))
+            samples[tool].append((wall, rss, rc, reqs, cpu, inner, mcpu, other))
             print(f"round {rnd + 1} {tool}: {wall:.2f} s wall, {rss:.1f} MB, {cpu:.2f} s CPU, "
                   f"{inner:.2f} s in-tool, exit {rc}, {reqs} requests to moto, "
-                  f"moto CPU {mcpu:.2f} s", file=sys.stderr)
+                  f"moto CPU {mcpu:.2f} s, other processes' CPU {other:.2f} s", file=sys.stderr)
 
     # ------------------------------------------------------------ table
     def med(tool, i):
@@ -456,6 +465,10 @@ def main():
     print("| ratio (custodian / ours) | " + " | ".join(
         f"**{med(t, i) / med(ours, i):.2f}**" if i in (0, 1) else f"{med(t, i) / med(ours, i):.2f}"
         for i in (0, 1, 4, 5, 3, 6)) + " |")
+
+    print()
+    print("Other processes' CPU during the timed runs (s; a quiet machine shows ~0): "
+          + "; ".join(f"{t} " + ", ".join(f"{x[7]:.2f}" for x in samples[t]) for t in tools))
 
     # ------------------------------------------------------------ final states
     fa, fb = finals[ours], finals["custodian"]
