@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """The same job with Cloud Custodian and with `ecr-policy-guard sweep`, against the same moto.
 
-Starts moto's ECR server on a free loopback port. For each round and each tool: resets moto,
-creates the same 500 repositories with the same policies (not timed), runs the tool once under
-`/usr/bin/time -v` (wall time measured around the child, peak RSS from `time`; Custodian's
-Python start-up included), then dumps every repository's final policy. Prints a table (median
-wall time, peak RSS, ratio Custodian / ours) and compares the final states: how many
-repositories end identical in meaning, and a classification of the ones that differ.
+Starts moto's ECR server on a free loopback port. For each round and each tool (the order
+alternates): resets moto, creates the same 500 repositories with the same policies (not timed),
+runs the tool once under `/usr/bin/time -v` (wall time measured around the child, peak RSS and
+CPU from `time`; Custodian's Python start-up included), then dumps every repository's final
+policy. Also records the requests moto served, moto's own CPU time, and how much CPU other
+processes on the machine used meanwhile (noise). Prints a table of medians with the ratio
+Custodian / ours, and compares the final states: how many repositories end identical in
+meaning, and what each tool did to each kind of repository.
+
+`--latency-ms N` puts a loopback proxy in front of moto that holds every request N ms, a
+stand-in for a real endpoint's round trip (moto answers in ~2 ms, real ECR in tens of ms).
 
 Run through `bench/custodian.sh` (installs moto, c7n and builds the CLI first), or directly
 with `.tools/venv/bin/python bench/custodian.py` once those exist. Only loopback traffic.
@@ -24,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -173,6 +179,71 @@ class Moto:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.log.close()
+
+
+class LatencyProxy:
+    """A loopback TCP proxy in front of moto that holds each request for `latency` seconds
+    before forwarding it, as a stand-in for the round trip to a real ECR endpoint. A request is
+    the first bytes a client sends on a connection, or after a response came back on it."""
+
+    def __init__(self, target_port, latency):
+        self.target_port, self.latency = target_port, latency
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=60)
+        except OSError:
+            client.close()
+            return
+        client.settimeout(120)
+        new_request = threading.Event()
+        new_request.set()
+
+        def pump(src, dst, to_server):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    if to_server and new_request.is_set():
+                        new_request.clear()
+                        time.sleep(self.latency)
+                    elif not to_server:
+                        new_request.set()
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (src, dst):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=pump, args=(upstream, client, False), daemon=True)
+        back.start()
+        pump(client, upstream, True)
+        back.join(timeout=120)
+        client.close()
+        upstream.close()
+
+    def stop(self):
+        self.sock.close()
 
 
 def busy_cpu_seconds():
@@ -394,6 +465,9 @@ def main():
     ap.add_argument("--timeout", type=int, default=900, help="seconds per tool run")
     ap.add_argument("--concurrency", type=int, default=0,
                     help="ecr-policy-guard --concurrency (default: the CLI's own, 8)")
+    ap.add_argument("--latency-ms", type=float, default=0,
+                    help="hold every request this long in a loopback proxy before moto, as a "
+                         "stand-in for a real endpoint's round trip (default 0: moto directly)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     for path in (MOTO, CUSTODIAN, GUARD):
@@ -408,13 +482,20 @@ def main():
 
     repos = corpus(args.repos)
     ecr = ecr_client(moto)
-    env = tool_env(moto)
+    endpoint = moto
+    if args.latency_ms > 0:
+        endpoint = LatencyProxy(moto.port, args.latency_ms / 1000.0)
+        atexit.register(endpoint.stop)
+    env = tool_env(endpoint)
     cmds = commands(workdir, args.concurrency)
     tools = list(cmds)
-    samples = collections.defaultdict(list)  # tool -> [(wall, rss, rc, requests)]
+    # tool -> [(wall, rss, rc, requests, tool cpu, in-tool s, moto cpu, other cpu)]
+    samples = collections.defaultdict(list)
+    unstable = set()  # tools whose final state changed between rounds
     finals = {}  # tool -> final state of the first round
-    print(f"moto on {moto.url}; {args.repos} repositories; {args.rounds} round(s); "
-          f"work dir {workdir}", file=sys.stderr)
+    print(f"moto on {moto.url}; tools talk to {endpoint.url} ({args.latency_ms:g} ms added per "
+          f"request); {args.repos} repositories; {args.rounds} round(s); work dir {workdir}",
+          file=sys.stderr)
     for rnd in range(args.rounds):
         order = tools if rnd % 2 == 0 else tools[::-1]
         for tool in order:
@@ -424,9 +505,11 @@ def main():
             assert {k: canon(v) for k, v in seen.items()} == {
                 k: canon(v) for k, v in repos.items()}, "moto did not store the corpus as given"
             n0, m0, b0 = moto.requests_logged(), moto.cpu_seconds(), busy_cpu_seconds()
+            s0 = sum(os.times()[:2])  # this process: the latency proxy's threads
             wall, rss, rc, cpu = run_measured(cmds[tool](rnd), env, workdir,
                                               f"{tool}-{rnd}", args.timeout)
             mcpu, busy = moto.cpu_seconds() - m0, busy_cpu_seconds() - b0
+            busy -= sum(os.times()[:2]) - s0
             reqs = moto.requests_logged() - n0
             other = max(0.0, busy - mcpu - cpu)  # other processes on the machine meanwhile
             if tool == "ecr-policy-guard" and rc != 0:  # enforce mode: 0 unless errors
@@ -438,6 +521,7 @@ def main():
                     k: canon(v) for k, v in finals[tool].items()}:
                 print(f"warning: {tool} reached a different final state in round {rnd}",
                       file=sys.stderr)
+                unstable.add(tool)
             finals.setdefault(tool, final)
             inner = in_tool_seconds(tool, workdir, f"{tool}-{rnd}")
             samples[tool].append((wall, rss, rc, reqs, cpu, inner, mcpu, other))
@@ -452,7 +536,7 @@ def main():
     ours = "ecr-policy-guard"
     print()
     print(f"{args.repos} repositories, median of {args.rounds} round(s), each on a freshly "
-          f"reset moto; ratio = custodian / ecr-policy-guard")
+          f"reset moto, {args.latency_ms:g} ms added per request")
     print()
     print("| tool | wall s | peak RSS MB | tool CPU s | in-tool s | requests to moto "
           "| moto CPU s |")
@@ -475,7 +559,8 @@ def main():
     same = {n for n in repos if canon(fa.get(n)) == canon(fb.get(n))}
     print()
     print(f"Final state: {len(same)} of {len(repos)} repositories identical in meaning, "
-          f"{len(repos) - len(same)} differ.")
+          f"{len(repos) - len(same)} differ. Same final state in every round: "
+          + ", ".join(f"{t} {'no' if t in unstable else 'yes'}" for t in tools) + ".")
     print()
     print("| kind | repositories | ecr-policy-guard | custodian | same |")
     print("| --- | ---: | --- | --- | --- |")

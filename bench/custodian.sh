@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/tools.sh
+bash scripts/tools.sh moto
 want="c7n==0.9.53"
 if [ ! -f .tools/c7n/.installed ] || [ "$(cat .tools/c7n/.installed)" != "$want" ]; then
   echo "== installing $want into .tools/c7n"

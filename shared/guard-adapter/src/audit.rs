@@ -15,11 +15,18 @@ pub trait AuditSink: Send + Sync {
 #[derive(Debug, Default)]
 pub struct StdoutAudit;
 
+/// The line and its newline as one buffer, so it reaches the stream in one write (standard
+/// error is unbuffered: formatting straight into it costs a system call per fragment)
+fn one_line(line: &Value) -> Vec<u8> {
+    let mut buf = line.to_string().into_bytes();
+    buf.push(b'\n');
+    buf
+}
+
 impl AuditSink for StdoutAudit {
     fn emit(&self, line: Value) {
-        let mut out = std::io::stdout().lock();
         // Losing stdout leaves nowhere to report to; the write itself is best effort.
-        let _ = writeln!(out, "{line}");
+        let _ = std::io::stdout().lock().write_all(&one_line(&line));
     }
 }
 
@@ -29,8 +36,7 @@ pub struct StderrAudit;
 
 impl AuditSink for StderrAudit {
     fn emit(&self, line: Value) {
-        let mut out = std::io::stderr().lock();
-        let _ = writeln!(out, "{line}");
+        let _ = std::io::stderr().lock().write_all(&one_line(&line));
     }
 }
 
