@@ -108,13 +108,6 @@ pub struct Counting<P> {
     fail_repository: Option<String>,
 }
 
-impl<P> Counting<P> {
-    /// The shared counter
-    pub fn counter(&self) -> Arc<AtomicUsize> {
-        self.writes.clone()
-    }
-}
-
 impl<P: EcrPolicies> EcrPolicies for Counting<P> {
     async fn get_repository_policy(&self, repository: &str) -> Result<Option<String>, PortError> {
         if self.fail_repository.as_deref() == Some(repository) {

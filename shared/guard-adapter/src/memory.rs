@@ -63,6 +63,18 @@ impl InMemoryEcr {
         self.with(|s| s.failures.push_back(e));
     }
 
+    fn write_repository(&self, repository: &str, policy: Option<String>) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| match s.repositories.get_mut(repository) {
+            Some(p) => {
+                *p = policy;
+                s.writes += 1;
+                Ok(())
+            }
+            None => Err(PortError::RepositoryNotFound(repository.into())),
+        })
+    }
+
     fn check(&self) -> PortResult<()> {
         self.with(|s| s.failures.pop_front()).map_or(Ok(()), Err)
     }
@@ -80,27 +92,11 @@ impl EcrPolicies for InMemoryEcr {
     }
 
     async fn set_repository_policy(&self, repository: &str, text: &str) -> PortResult<()> {
-        self.check()?;
-        self.with(|s| match s.repositories.get_mut(repository) {
-            Some(p) => {
-                *p = Some(text.to_owned());
-                s.writes += 1;
-                Ok(())
-            }
-            None => Err(PortError::RepositoryNotFound(repository.into())),
-        })
+        self.write_repository(repository, Some(text.to_owned()))
     }
 
     async fn delete_repository_policy(&self, repository: &str) -> PortResult<()> {
-        self.check()?;
-        self.with(|s| match s.repositories.get_mut(repository) {
-            Some(p) => {
-                *p = None;
-                s.writes += 1;
-                Ok(())
-            }
-            None => Err(PortError::RepositoryNotFound(repository.into())),
-        })
+        self.write_repository(repository, None)
     }
 
     async fn get_registry_policy(&self) -> PortResult<Option<String>> {

@@ -30,7 +30,6 @@ struct Case {
     context: Option<BTreeMap<String, Value>>,
     version: Option<String>,
     request: Option<RequestCase>,
-    own_account: Option<String>,
     unknown_operators: Option<Vec<String>>,
     unknown_actions: Option<Vec<String>>,
     registry: Option<bool>,
@@ -233,7 +232,6 @@ fn run(case: &Case) -> Result<(), String> {
                 .ok_or(format!("decision {got:?}, want {want:?}"))
         }
         "access" => {
-            let _ = &case.own_account;
             let p = parse(case.policy.as_ref().expect("`policy`"));
             let want: Vec<AccessExpectation> = serde_json::from_value(expected()).expect("access expectations");
             let got = analyze(&p);
