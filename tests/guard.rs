@@ -362,11 +362,9 @@ async fn grant_replication_refuses_an_unknown_source() {
         .contains("`999988887777` is not in `replication_sources`"));
     assert_eq!(registry_policy().await, None);
     assert_eq!(g.writes(), 0);
-    assert!(g
-        .audit
-        .lines()
-        .iter()
-        .any(|l| l["audit"] == "finding" && l["source_account"] == "999988887777"));
+    assert!(g.audit.lines().iter().any(|l| l["audit"] == "finding"
+        && l["target"] == "registry"
+        && l["finding"].as_str().is_some_and(|f| f.contains("`999988887777`"))));
 }
 
 #[tokio::test]

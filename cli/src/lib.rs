@@ -138,6 +138,10 @@ pub fn check(
 ) -> Result<CheckReport, String> {
     let policy = Policy::parse(text).map_err(|e| format!("invalid policy: {e}"))?;
     let mut report = CheckReport::default();
+    // The guard never judges an exempt repository: neither does `check`.
+    if repository.is_some_and(|r| !registry && config.is_exempt(r)) {
+        return Ok(report);
+    }
     for op in policy.unknown_operators() {
         report.findings.push(format!(
             "unknown-operator: condition operator `{op}` is not one IAM knows"
@@ -163,10 +167,6 @@ pub fn check(
         report.findings.push(line);
     }
     if let (Some(repo), false) = (repository, registry) {
-        if config.is_exempt(repo) {
-            report.findings.clear();
-            return Ok(report);
-        }
         let plan = plan_repository(Some(&policy), repo, &ctx, "us-east-1", "aws").map_err(|e| e.to_string())?;
         if plan.action != PlanAction::Unchanged {
             for s in &plan.added {
@@ -259,6 +259,20 @@ mod tests {
         assert!(check("{", &config, "123456789012", false, None)
             .unwrap_err()
             .starts_with("invalid policy: "));
+        // An exempt repository is never judged.
+        let exempt = GuardConfig::parse(r#"{"exempt_repositories":["sandbox-*"]}"#).unwrap();
+        let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]}"#;
+        assert!(check(public, &exempt, "123456789012", false, Some("sandbox-a"))
+            .unwrap()
+            .findings
+            .is_empty());
+        assert_eq!(
+            check(public, &exempt, "123456789012", false, Some("svc"))
+                .unwrap()
+                .findings
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl Default for Backoff {
 pub type Accepts = &'static [&'static str];
 
 /// The ECR API actions the engine calls for an event kind. The template gives each function's
-/// role exactly these (checked by the scenario tests), and the tests below check them against the
+/// role exactly these (checked by tests/template.rs), and the tests below check them against the
 /// calls the engine really makes.
 pub fn ecr_actions(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -471,16 +471,12 @@ impl<P: EcrPolicies> Guard<P> {
                 if let Some(o) = written {
                     return Ok(o);
                 }
-                if plan.findings.is_empty() {
-                    return Ok(self.unchanged(Target::Registry));
+                // A refused source or a blocking Deny: `apply` logs the finding; nothing was done.
+                let refused = !plan.findings.is_empty();
+                let mut o = self.apply(Target::Registry, account, region, plan).await?;
+                if refused {
+                    o.action = OutcomeAction::Skipped;
                 }
-                for f in &plan.findings {
-                    self.audit
-                        .emit(json!({"audit": "finding", "target": "registry", "account": account,
-                        "region": region, "source_account": source, "finding": f}));
-                }
-                let mut o = Outcome::skipped(plan.findings.join("; "));
-                o.target = Some("registry");
                 return Ok(o);
             }
             if attempt == attempts {
@@ -611,7 +607,8 @@ impl<P: EcrPolicies> Guard<P> {
     }
 }
 
-fn mode_name(mode: Mode) -> &'static str {
+/// `enforce` or `report`, as logs and summaries name the mode
+pub(crate) fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::Enforce => "enforce",
         Mode::Report => "report",

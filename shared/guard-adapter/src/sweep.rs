@@ -7,7 +7,6 @@ use crate::{
     port::EcrPolicies,
 };
 use futures_util::{stream, StreamExt};
-use policy_core::config::Mode;
 use serde::Serialize;
 use std::{
     collections::BTreeMap,
@@ -151,10 +150,7 @@ impl<P: EcrPolicies> Guard<P> {
             .collect()
             .await;
         let mut summary = SweepSummary {
-            mode: match self.config.mode {
-                Mode::Enforce => "enforce",
-                Mode::Report => "report",
-            },
+            mode: crate::engine::mode_name(self.config.mode),
             repositories_seen: total,
             compliant: 0,
             changed: 0,

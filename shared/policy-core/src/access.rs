@@ -69,6 +69,9 @@ pub struct StatementAccess {
     pub index: usize,
     /// Who it reaches, sorted and deduplicated; empty when its conditions exclude everyone
     pub reach: Vec<Reach>,
+    /// Who its "anyone" part (`*` in any form, a wildcard account, `NotPrincipal`, no principal)
+    /// reaches once its conditions narrow it; `None` when it has no such part. Also in `reach`.
+    pub anyone: Option<Vec<Reach>>,
     /// The ECR actions it allows
     pub actions: ActionSet,
     /// `ecr:` patterns that cover no known action (treated as admin)
@@ -233,48 +236,6 @@ pub fn aws_reach(id: &str) -> Option<Reach> {
     None
 }
 
-/// True when the statement's principal part reaches anyone before conditions: `*` in any form,
-/// a wildcard account, `NotPrincipal`, or no principal at all
-pub fn has_anyone(s: &Statement) -> bool {
-    match &s.principal {
-        None => true,
-        Some(block) if block.negated => true,
-        Some(block) => match &block.principal {
-            Principal::Any => true,
-            Principal::Map(map) => map
-                .get(&PrincipalKind::Aws)
-                .is_some_and(|ids| ids.iter().any(|id| aws_reach(id).is_none())),
-        },
-    }
-}
-
-/// Who the "anyone" part of a statement reaches once its conditions narrow it; `None` when the
-/// statement has no such part
-pub fn anyone_reach(s: &Statement) -> Option<Vec<Reach>> {
-    if !has_anyone(s) {
-        return None;
-    }
-    let n = s
-        .condition
-        .as_deref()
-        .map(Narrowing::from_conditions)
-        .unwrap_or_default();
-    Some(match (n.accounts(), n.orgs) {
-        (Some(accounts), _) => accounts.into_iter().map(Reach::Account).collect(),
-        (None, Some(orgs)) => orgs.into_iter().map(Reach::Org).collect(),
-        (None, None) => vec![Reach::Public],
-    })
-}
-
-/// The accounts a positive, concrete `aws:SourceAccount` / `aws:SourceOwner` / `aws:SourceArn`
-/// condition pins a service principal to; `None` when unpinned
-pub fn source_pins(s: &Statement) -> Option<BTreeSet<String>> {
-    s.condition
-        .as_deref()
-        .map(Narrowing::from_conditions)
-        .and_then(|n| n.source_accounts)
-}
-
 /// Every account a statement's positive source-account conditions name, `IfExists` and set
 /// qualifiers included: a service is judged against all of them, since a condition that only
 /// sometimes applies still lets that account's resources through
@@ -349,24 +310,23 @@ pub fn analyze_statement(s: &Statement, index: usize) -> StatementAccess {
             }
         },
     }
-    if anyone {
-        match (narrowing.accounts(), &narrowing.orgs) {
-            (Some(accounts), _) => reach.extend(accounts.into_iter().map(Reach::Account)),
-            (None, Some(orgs)) => reach.extend(orgs.iter().cloned().map(Reach::Org)),
-            (None, None) => {
-                reach.insert(Reach::Public);
-            }
-        }
-    }
+    let anyone = anyone.then(|| match (narrowing.accounts(), &narrowing.orgs) {
+        (Some(accounts), _) => accounts.into_iter().map(Reach::Account).collect::<Vec<_>>(),
+        (None, Some(orgs)) => orgs.iter().cloned().map(Reach::Org).collect(),
+        (None, None) => vec![Reach::Public],
+    });
+    reach.extend(anyone.iter().flatten().cloned());
     let mut actions = ActionSet::empty();
     let mut unknown_actions = Vec::new();
     let mut other_services = s.action.negated;
     for pattern in s.action.values.iter() {
         let set = ActionSet::from_pattern(pattern);
-        if crate::actions::is_unknown_ecr_action(pattern) {
-            unknown_actions.push(pattern.clone());
-        } else if set.is_empty() || !pattern.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("ecr:")) {
-            other_services = true;
+        let is_ecr = pattern.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("ecr:"));
+        match (is_ecr, set.is_empty()) {
+            // An `ecr:` pattern that covers no known action (see `is_unknown_ecr_action`).
+            (true, true) => unknown_actions.push(pattern.clone()),
+            (true, false) => {}
+            (false, _) => other_services = true,
         }
         actions = actions.union(set);
     }
@@ -377,6 +337,7 @@ pub fn analyze_statement(s: &Statement, index: usize) -> StatementAccess {
     StatementAccess {
         index,
         reach: reach.into_iter().collect(),
+        anyone,
         actions,
         unknown_actions,
         other_services,

@@ -6,7 +6,7 @@
 //! beyond the own account) cannot be partly removed, so its whole statement goes.
 
 use crate::{
-    access::{analyze_statement, anyone_reach, aws_reach, source_accounts_named, source_pins, Reach},
+    access::{analyze_statement, aws_reach, source_accounts_named, Reach},
     actions::{lookup, ActionClass, ActionSet},
     config::GuardConfig,
     model::{Effect, Policy, Principal, PrincipalKind, Statement},
@@ -210,8 +210,8 @@ fn judge_repository_statement(s: &Statement, index: usize, ctx: &GuardContext) -
     let Some(class) = access.class() else {
         return Verdict::Keep;
     };
-    if let Some(reach) = anyone_reach(s) {
-        for r in &reach {
+    if let Some(reach) = &access.anyone {
+        for r in reach {
             if let Err(v) = judge_anyone(r, class, ctx) {
                 return Verdict::Remove(v);
             }
@@ -229,7 +229,6 @@ fn judge_repository_statement(s: &Statement, index: usize, ctx: &GuardContext) -
             ));
         }
     }
-    let pins = source_pins(s);
     let named_sources = source_accounts_named(s);
     judge_explicit(s, |kind, id| match kind {
         PrincipalKind::Aws => match aws_reach(id) {
@@ -245,9 +244,10 @@ fn judge_repository_statement(s: &Statement, index: usize, ctx: &GuardContext) -
             if !ctx.config.trusts_service(id) {
                 return Err((Rule::UntrustedService, format!("service `{id}` is not trusted")));
             }
-            // Every account the source conditions name counts, IfExists included; a wildcard
+            // Every account the source conditions name counts (the concrete pins among them),
+            // IfExists included; a wildcard
             // account is anyone's. Trusted accounts keep their class ceiling through a service.
-            for a in pins.iter().flatten().chain(named_sources.iter()) {
+            for a in &named_sources {
                 if has_wildcard(a) || a.contains("${") {
                     return Err((
                         Rule::ServiceForeignSource,
@@ -400,8 +400,8 @@ fn judge_registry_statement(s: &Statement, index: usize, ctx: &GuardContext) -> 
             format!("grants account `{account}`, which is not a replication source"),
         ))
     };
-    if let Some(reach) = anyone_reach(s) {
-        for r in &reach {
+    if let Some(reach) = &access.anyone {
+        for r in reach {
             let verdict = match r {
                 Reach::Account(a) => judge(a),
                 other => Err((Rule::RegistryGrant, format!("grants registry actions to `{other}`"))),

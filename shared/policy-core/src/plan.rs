@@ -82,6 +82,14 @@ fn refuse_unknown(live: Option<&Policy>, what: &str) -> Result<(), PlanError> {
     }
 }
 
+/// The live policy with the rules applied, or an empty one to add statements to
+fn reviewed(live: Option<&Policy>, review: impl Fn(&Policy) -> Review) -> Review {
+    live.map(review).unwrap_or_else(|| Review {
+        policy: Policy::empty(),
+        removals: Vec::new(),
+    })
+}
+
 fn finish(
     what: &str,
     before: Option<&Policy>,
@@ -129,13 +137,7 @@ pub fn plan_repository(
 ) -> Result<Plan, PlanError> {
     let what = format!("repository policy of `{repository}`");
     refuse_unknown(live, &what)?;
-    let reviewed = match live {
-        Some(p) => review_repository_policy(p, ctx),
-        None => Review {
-            policy: Policy::empty(),
-            removals: Vec::new(),
-        },
-    };
+    let reviewed = reviewed(live, |p| review_repository_policy(p, ctx));
     let mut after = reviewed.policy.clone();
     let mut added = Vec::new();
     if let Some(baseline) = ctx.config.baseline_for(repository) {
@@ -194,17 +196,7 @@ pub fn plan_repository(
 /// grants to the own account, remove every other Allow
 pub fn plan_registry(live: Option<&Policy>, ctx: &GuardContext) -> Result<Plan, PlanError> {
     refuse_unknown(live, "registry policy")?;
-    let Some(p) = live else {
-        return Ok(Plan {
-            action: PlanAction::Unchanged,
-            before: None,
-            after: None,
-            removals: vec![],
-            added: vec![],
-            findings: vec![],
-        });
-    };
-    let r = review_registry_policy(p, ctx);
+    let r = reviewed(live, |p| review_registry_policy(p, ctx));
     finish("registry policy", live, r.policy, r.removals, Vec::new(), Vec::new())
 }
 
@@ -262,13 +254,7 @@ pub fn plan_replication_grant(
     }
     let (actions, resource) = replication_grant(ctx, region, partition);
     // The registry rules first: a grant never writes back a statement enforce-policy removes.
-    let reviewed = match live {
-        Some(p) => review_registry_policy(p, ctx),
-        None => Review {
-            policy: Policy::empty(),
-            removals: Vec::new(),
-        },
-    };
+    let reviewed = reviewed(live, |p| review_registry_policy(p, ctx));
     let removals = reviewed.removals;
     let mut after = reviewed.policy;
     let decisions: Vec<Decision> = actions.iter().map(|a| decision(&after, source, a, &resource)).collect();
