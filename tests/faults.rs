@@ -82,11 +82,24 @@ async fn an_unreachable_endpoint_is_a_retryable_error() {
 #[tokio::test]
 async fn a_policy_deleted_between_read_and_write_is_respected() {
     let _x = exclusive().await;
-    // Deleted after our first read, before the check we make just before writing.
-    create_repository("svc/a", Some(&public_policy())).await;
+    // A fresh read is written without reading again: a second read would see the same instant.
+    create_repository("svc/fresh", Some(&public_policy())).await;
     let proxy = FaultProxy::start().await;
-    proxy.inject("GetRepositoryPolicy", Fault::DeletePolicyFirst("svc/a".into()), 1, 1);
     let g = guard_at(&config(|_| {}), &proxy.endpoint);
+    assert_eq!(enforce(&g, "svc/fresh").await.unwrap().action, OutcomeAction::Written);
+    assert_eq!(proxy.calls("GetRepositoryPolicy"), 1, "no re-read after a fresh read");
+
+    // A plan that waited (a slow read) is checked again before writing: deleted in between, the
+    // plan is made again from the deleted state.
+    create_repository("svc/a", Some(&public_policy())).await;
+    proxy.inject(
+        "GetRepositoryPolicy",
+        Fault::Delay(std::time::Duration::from_millis(400)),
+        0,
+        1,
+    );
+    proxy.inject("GetRepositoryPolicy", Fault::DeletePolicyFirst("svc/a".into()), 0, 1);
+    let writes = g.writes();
     let out = enforce(&g, "svc/a").await.unwrap();
     assert_eq!(
         out.action,
@@ -94,7 +107,7 @@ async fn a_policy_deleted_between_read_and_write_is_respected() {
         "planned again from the deleted state: {out:?}"
     );
     assert_eq!(repository_policy("svc/a").await, None, "the delete stands");
-    assert_eq!(g.writes(), 0);
+    assert_eq!(g.writes(), writes);
 
     // Deleted in the last instant, after that check: our complete, compliant policy lands; the
     // DeleteRepositoryPolicy event then finds it compliant. Never a partial or empty write.
@@ -222,7 +235,7 @@ async fn each_function_fed_its_own_writes_event_ten_times_writes_at_most_once() 
             .unwrap();
         let own_event = match name {
             "repository" => event_for("cloudtrail-ecr-set-repository-policy.json", "svc/public"),
-            // The registry ended with no statement left: our write was a DeleteRegistryPolicy.
+            // Any registry-policy event of our write (here a put: stranger out, source grant in).
             _ => event("cloudtrail-ecr-delete-registry-policy.json"),
         };
         for _ in 0..10 {
@@ -235,6 +248,8 @@ async fn each_function_fed_its_own_writes_event_ten_times_writes_at_most_once() 
     }
 
     // grant-replication: its write is a PutRegistryPolicy; duplicates of the failure change nothing.
+    // (enforce-policy above already granted the source: start again from no registry policy.)
+    client().delete_registry_policy().send().await.unwrap();
     let g = guard(&cfg, None);
     for _ in 0..10 {
         grant_replication::function_handler(lambda_event(event("ecr-replication-action-failed.json")), &g.guard)

@@ -74,8 +74,8 @@ async fn apply_baseline_merges_with_existing_policy_and_reverts_public_grant() {
         sids(&live),
         ["CiPush", "GuardBaselineOrgPull", "GuardBaselineLambdaPull"]
     );
-    assert_eq!(out.removed.len(), 1);
-    assert_eq!(out.removed[0].rule, "public");
+    assert_eq!(out.findings.len(), 1);
+    assert_eq!(out.findings[0].rule, "public");
     // The removed statement is logged verbatim, with the policy before and after.
     let lines = g.audit.lines();
     let removal = lines.iter().find(|l| l["audit"] == "grant_removed").unwrap();
@@ -193,7 +193,8 @@ async fn enforce_policy_applies_every_guard_rule() {
             .await
             .unwrap();
         assert_eq!(out.action, OutcomeAction::Written, "{rule}");
-        let rules: Vec<&str> = out.removed.iter().map(|r| r.rule).collect();
+        // What changed; a trusted service left unpinned is a finding of its own, kept.
+        let rules: Vec<&str> = out.changes().map(|r| r.rule).collect();
         assert_eq!(rules, want_rules, "{rule}");
         let live = repository_policy(&repo).await;
         assert_eq!(
@@ -229,7 +230,7 @@ async fn enforce_policy_keeps_legitimate_policies_without_writing() {
         .await
         .unwrap();
     assert_eq!(out.action, OutcomeAction::Unchanged);
-    assert!(out.removed.is_empty());
+    assert!(out.findings.is_empty());
     assert_eq!(g.writes(), 0);
     assert_eq!(repository_policy("svc/legit").await.unwrap(), legit);
 }
@@ -287,8 +288,8 @@ async fn enforce_policy_reverts_registry_policy() {
         .unwrap();
     assert_eq!(out.action, OutcomeAction::Written);
     assert_eq!(out.target, Some("registry"));
-    let rules: Vec<&str> = out.removed.iter().map(|r| r.rule).collect();
-    assert_eq!(rules, ["registry-grant", "registry-grant"]);
+    let rules: Vec<&str> = out.findings.iter().map(|r| r.rule).collect();
+    assert_eq!(rules, ["foreign-account", "foreign-account"]);
     let live = registry_policy().await.unwrap();
     assert_eq!(sids(&live), ["Replication", "PullThroughCache"]);
     assert!(!live.to_string().contains("999988887777"));
@@ -362,9 +363,9 @@ async fn grant_replication_refuses_an_unknown_source() {
         .contains("`999988887777` is not in `replication_sources`"));
     assert_eq!(registry_policy().await, None);
     assert_eq!(g.writes(), 0);
-    assert!(g.audit.lines().iter().any(|l| l["audit"] == "finding"
+    assert!(g.audit.lines().iter().any(|l| l["audit"] == "note"
         && l["target"] == "registry"
-        && l["finding"].as_str().is_some_and(|f| f.contains("`999988887777`"))));
+        && l["note"].as_str().is_some_and(|f| f.contains("`999988887777`"))));
 }
 
 #[tokio::test]
@@ -378,8 +379,8 @@ async fn report_mode_writes_nothing_and_reports_what_it_would_do() {
         .await
         .unwrap();
     assert_eq!(out.action, OutcomeAction::Reported);
-    assert_eq!(out.removed.len(), 1);
-    assert_eq!(out.added.len(), 2);
+    assert_eq!(out.findings.len(), 1);
+    assert_eq!(out.would_add.len(), 2);
     assert_eq!(g.writes(), 0);
     assert_eq!(repository_policy("team-payments/api").await.unwrap(), public);
     let lines = g.audit.lines();
@@ -452,7 +453,7 @@ async fn oversize_result_is_never_written_and_removals_do_not_wait_for_the_basel
     .await
     .unwrap();
     assert_eq!(out.action, OutcomeAction::Written);
-    assert_eq!(out.removed[0].rule, "public");
+    assert_eq!(out.findings[0].rule, "public");
     assert!(out.added.is_empty());
     let after = repository_policy("team-big-public").await.unwrap();
     assert!(after.to_string().chars().count() <= policy_core::MAX_POLICY_CHARS);

@@ -281,6 +281,8 @@ pub enum Fault {
     ServerError,
     /// Delete this repository's policy in moto, then forward the call (a concurrent writer)
     DeletePolicyFirst(String),
+    /// Wait this long, then forward the call (a slow call: the plan waited)
+    Delay(Duration),
 }
 
 struct Rule {
@@ -403,6 +405,7 @@ impl FaultProxy {
                     .await;
                 return;
             }
+            Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             Some(Fault::DeletePolicyFirst(repository)) => {
                 let _ = client()
                     .delete_repository_policy()

@@ -103,10 +103,7 @@ async fn sweep_reports_then_enforces_then_converges() {
     assert_eq!((s.compliant, s.changed, s.skipped), (PER_KIND, 3 * PER_KIND, PER_KIND));
     assert_eq!(g.writes(), 3 * PER_KIND);
     let config = GuardConfig::parse(&config_for("enforce")).unwrap();
-    let ctx = GuardContext {
-        config: &config,
-        account: ACCOUNT,
-    };
+    let ctx = GuardContext::new(&config, ACCOUNT, REGION, "aws");
     for (name, policy) in snapshot().await {
         let policy = policy.unwrap_or_else(|| panic!("{name} has no policy"));
         if name.starts_with("sandbox-") {
@@ -115,7 +112,10 @@ async fn sweep_reports_then_enforces_then_converges() {
         }
         let parsed = Policy::parse(&policy.to_string()).unwrap();
         assert!(
-            review_repository_policy(&parsed, &ctx).removals.is_empty(),
+            review_repository_policy(&parsed, &ctx)
+                .findings
+                .iter()
+                .all(|f| !f.disposition.changes()),
             "{name} still has disallowed grants"
         );
         if name.starts_with("team-") {

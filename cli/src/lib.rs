@@ -4,7 +4,7 @@
 
 use guard_adapter::{settings::Settings, sweep::SweepSummary};
 use policy_core::{
-    config::{GuardConfig, Mode},
+    config::GuardConfig,
     guard::{review_registry_policy, review_repository_policy, GuardContext},
     plan::{plan_repository, PlanAction},
     Policy,
@@ -124,8 +124,10 @@ pub fn load_settings(config: Option<&str>, var: impl Fn(&str) -> Option<String>)
 /// What `check` found
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
-    /// One entry per finding, printable
+    /// One entry per finding that would change the policy, printable
     pub findings: Vec<String>,
+    /// Findings that keep the grant (printed, not a failure)
+    pub notes: Vec<String>,
 }
 
 /// Lints policy text against the config, as the guard would judge it in `account`
@@ -152,24 +154,29 @@ pub fn check(
             .findings
             .push(format!("unknown-action: `{a}` covers no ECR action"));
     }
-    let ctx = GuardContext { config, account };
+    let ctx = GuardContext::new(config, account, "us-east-1", "aws");
     let review = if registry {
         review_registry_policy(&policy, &ctx)
     } else {
         review_repository_policy(&policy, &ctx)
     };
-    for r in &review.removals {
+    for r in &review.findings {
         let mut line = format!("{}: {}: {}", r.label, r.rule.as_str(), r.reason);
         if let Some(p) = &r.principal {
             let _ = write!(line, " (principal `{p}`)");
         }
         let _ = write!(line, "\n    {}", r.statement.to_value());
-        report.findings.push(line);
+        // A finding kept by configuration (an unpinned trusted service) informs, it does not fail.
+        if r.disposition == policy_core::Disposition::Kept {
+            report.notes.push(line);
+        } else {
+            report.findings.push(line);
+        }
     }
     if let (Some(repo), false) = (repository, registry) {
-        let plan = plan_repository(Some(&policy), repo, &ctx, "us-east-1", "aws").map_err(|e| e.to_string())?;
-        if plan.action != PlanAction::Unchanged {
-            for s in &plan.added {
+        let plan = plan_repository(Some(&policy), repo, &ctx).map_err(|e| e.to_string())?;
+        if plan.would != PlanAction::Unchanged {
+            for s in plan.additions.iter().map(|a| &a.statement) {
                 report.findings.push(format!(
                     "missing-baseline: `{}` would be added\n    {}",
                     s.sid.as_deref().unwrap_or(""),
@@ -182,10 +189,10 @@ pub fn check(
 }
 
 /// Exit code of a sweep: findings in report mode fail a CI gate; failures are errors
-pub fn sweep_exit_code(summary: &SweepSummary, mode: Mode) -> i32 {
+pub fn sweep_exit_code(summary: &SweepSummary) -> i32 {
     if !summary.failed.is_empty() || !summary.complete {
         2
-    } else if mode == Mode::Report && summary.has_findings() {
+    } else if summary.has_findings() {
         1
     } else {
         0

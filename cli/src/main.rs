@@ -48,6 +48,9 @@ async fn run(args: &[String]) -> i32 {
             };
             match check(&text, &settings.config, &account, registry, repository.as_deref()) {
                 Ok(report) if report.findings.is_empty() => {
+                    for n in &report.notes {
+                        println!("{file}: note: {n}");
+                    }
                     println!("{file}: no findings");
                     0
                 }
@@ -71,9 +74,8 @@ async fn run(args: &[String]) -> i32 {
                 Err(e) => return fail(&e),
             };
             if report {
-                settings.config.mode = Mode::Report;
+                settings.config.mode = policy_core::Modes::all(Mode::Report);
             }
-            let mode = settings.config.mode;
             let Some(account) = account.or(settings.own_account.clone()) else {
                 return fail("pass `--account` or set `GUARD_ACCOUNT_ID`");
             };
@@ -110,7 +112,7 @@ async fn run(args: &[String]) -> i32 {
                 Ok(text) => println!("{text}"),
                 Err(e) => return fail(&e.to_string()),
             }
-            sweep_exit_code(&summary, mode)
+            sweep_exit_code(&summary)
         }
     }
 }

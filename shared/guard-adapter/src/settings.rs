@@ -89,7 +89,7 @@ mod tests {
             "set exactly one of `GUARD_CONFIG` (inline json) and `GUARD_CONFIG_FILE` (a path)"
         );
         let s = Settings::from_vars(|k| (k == "GUARD_CONFIG").then(|| r#"{"mode":"enforce"}"#.to_owned())).unwrap();
-        assert_eq!(s.config.mode, policy_core::Mode::Enforce);
+        assert_eq!(s.config.mode, policy_core::Modes::all(policy_core::Mode::Enforce));
         let roles = Settings::from_vars(|k| match k {
             "GUARD_CONFIG" => Some("{}".to_owned()),
             "GUARD_ROLE_ARN" => Some("arn:aws:iam::1:role/a, arn:aws:iam::1:role/b".to_owned()),

@@ -32,10 +32,10 @@ impl Default for SweepOptions {
     }
 }
 
-/// One disallowed grant found (removed in enforce mode, reported in report mode)
+/// One finding: a grant removed, pinned, reported (report-mode rule) or kept with a note
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `repository` or `registry`
+    /// The policy it is in: `repository` or `registry`
     pub target: &'static str,
     /// The repository
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,9 +46,11 @@ pub struct Finding {
     pub reason: String,
     /// The statement label
     pub statement: String,
-    /// The principal, when only it was removed
+    /// The principal, when only it was concerned
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// `removed`, `pinned`, `reported` or `kept`
+    pub disposition: &'static str,
 }
 
 /// A repository (or the registry) the sweep could not handle
@@ -72,8 +74,10 @@ pub struct SweepSummary {
     pub repositories_seen: usize,
     /// Already compliant
     pub compliant: usize,
-    /// Written (enforce) or that would be written (report)
+    /// Written, or that would be written by report-mode rules
     pub changed: usize,
+    /// Of those, the ones where nothing was written (report-mode rules)
+    pub reported: usize,
     /// Exempt, or gone before we looked
     pub skipped: usize,
     /// Could not be handled
@@ -97,9 +101,13 @@ pub struct SweepSummary {
 }
 
 impl SweepSummary {
-    /// True when anything disallowed was found (for a CI gate in report mode)
+    /// True when something is left that enforcing would change (a CI gate over report mode):
+    /// what was fixed, and findings kept by configuration (`service-unpinned` with
+    /// `unpinned_services: keep`), do not count
     pub fn has_findings(&self) -> bool {
-        !self.findings.is_empty() || self.changed > 0
+        self.reported > 0
+            || self.registry == Some(OutcomeAction::Reported)
+            || self.findings.iter().any(|f| f.disposition == "reported")
     }
 }
 
@@ -109,13 +117,14 @@ enum Step {
 }
 
 fn findings_of(outcome: &Outcome) -> impl Iterator<Item = Finding> + '_ {
-    outcome.removed.iter().map(|r| Finding {
+    outcome.findings.iter().map(|r| Finding {
         target: outcome.target.unwrap_or("repository"),
         repository: outcome.repository.clone(),
         rule: r.rule,
         reason: r.reason.clone(),
         statement: r.statement.clone(),
         principal: r.principal.clone(),
+        disposition: r.disposition,
     })
 }
 
@@ -150,10 +159,11 @@ impl<P: EcrPolicies> Guard<P> {
             .collect()
             .await;
         let mut summary = SweepSummary {
-            mode: crate::engine::mode_name(self.config.mode),
+            mode: self.config.mode.label(),
             repositories_seen: total,
             compliant: 0,
             changed: 0,
+            reported: 0,
             skipped: 0,
             failed: vec![],
             findings_by_rule: BTreeMap::new(),
@@ -183,6 +193,7 @@ impl<P: EcrPolicies> Guard<P> {
                         OutcomeAction::Unchanged => summary.compliant += 1,
                         OutcomeAction::Written | OutcomeAction::Reported => {
                             summary.changed += 1;
+                            summary.reported += usize::from(o.action == OutcomeAction::Reported);
                             summary.changed_repositories.push(name);
                         }
                         OutcomeAction::Skipped => summary.skipped += 1,

@@ -78,10 +78,7 @@ fn config() -> GuardConfig {
 fn bench(c: &mut Criterion) {
     let max = largest();
     let config = config();
-    let ctx = GuardContext {
-        config: &config,
-        account: "123456789012",
-    };
+    let ctx = GuardContext::new(&config, "123456789012", "us-east-1", "aws");
     let mut group = c.benchmark_group("policy");
     for n in [1, 10, 40, max] {
         let text = policy_text(n);
@@ -104,7 +101,7 @@ fn bench(c: &mut Criterion) {
         });
         // Guard rules + baseline merge + equivalence + serialisation, as a handler runs it.
         group.bench_with_input(BenchmarkId::new("plan", n), &parsed, |b, p| {
-            b.iter(|| plan_repository(Some(black_box(p)), "app", &ctx, "us-east-1", "aws"))
+            b.iter(|| plan_repository(Some(black_box(p)), "app", &ctx))
         });
     }
     group.finish();

@@ -157,6 +157,27 @@ impl ActionSet {
         ActionSet(Self::all().0 & !self.0)
     }
 
+    /// The actions of this set that are not in `other`
+    pub fn difference(self, other: Self) -> Self {
+        ActionSet(self.0 & !other.0)
+    }
+
+    /// True when every action of this set is in `other`
+    pub fn is_subset(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The actions of this set whose class is above `class`
+    pub fn above(self, class: ActionClass) -> Self {
+        let mut bits = 0u128;
+        for (i, a) in ACTIONS.iter().enumerate() {
+            if self.0 & (1u128 << i) != 0 && a.class() > class {
+                bits |= 1u128 << i;
+            }
+        }
+        ActionSet(bits)
+    }
+
     /// True when no action is in the set
     pub fn is_empty(self) -> bool {
         self.0 == 0

@@ -4,10 +4,11 @@
 use crate::{
     actions::ActionClass,
     error::ParseError,
-    guard::{review_repository_policy, GuardContext},
+    guard::{review_registry_policy, review_repository_policy, GuardContext, Review, Rule},
     model::Policy,
+    wildcard::covers,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +21,104 @@ pub enum Mode {
     /// Write nothing, report what would change (the default: roll out in report mode first)
     #[default]
     Report,
+}
+
+impl Mode {
+    /// Lowercase name, as config and logs write it
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Report => "report",
+        }
+    }
+}
+
+/// `mode`: one mode for every rule, or a map from rule name (and `default`) to mode
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Modes {
+    /// The mode of rules the map does not name (`report` unless set)
+    pub default: Mode,
+    /// Rules with their own mode
+    pub rules: BTreeMap<Rule, Mode>,
+}
+
+impl Modes {
+    /// The same mode for every rule
+    pub fn all(mode: Mode) -> Modes {
+        Modes {
+            default: mode,
+            rules: BTreeMap::new(),
+        }
+    }
+
+    /// The mode of one rule
+    pub fn of(&self, rule: Rule) -> Mode {
+        self.rules.get(&rule).copied().unwrap_or(self.default)
+    }
+
+    /// True when some rule is enforced
+    pub fn any_enforced(&self) -> bool {
+        self.default == Mode::Enforce || self.rules.values().any(|m| *m == Mode::Enforce)
+    }
+
+    /// `enforce`, `report`, or `mixed`, for summaries
+    pub fn label(&self) -> &'static str {
+        if self.rules.values().all(|m| *m == self.default) {
+            self.default.as_str()
+        } else {
+            "mixed"
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Modes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(Mode),
+            PerRule(BTreeMap<String, Mode>),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "`mode` must be `enforce`, `report`, or a map from rule name (or `default`) to one of them",
+            )
+        })? {
+            Raw::One(m) => Ok(Modes::all(m)),
+            Raw::PerRule(map) => {
+                let mut modes = Modes::default();
+                for (name, mode) in map {
+                    if name == "default" {
+                        modes.default = mode;
+                        continue;
+                    }
+                    let rule = Rule::from_name(&name).ok_or_else(|| {
+                        let known: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+                        serde::de::Error::custom(format!(
+                            "unknown rule `{name}` in `mode` (rules: {}, and `default`)",
+                            known.join(", ")
+                        ))
+                    })?;
+                    modes.rules.insert(rule, mode);
+                }
+                Ok(modes)
+            }
+        }
+    }
+}
+
+/// What enforcement does with a trusted service that may act for any account (the finding
+/// `service-unpinned` is reported in every case)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnpinnedServices {
+    /// Keep the grant (the default: AWS's own Lambda statement is written this way)
+    #[default]
+    Keep,
+    /// Add an own-account source condition the service sends
+    Pin,
+    /// Remove the service principal
+    Remove,
 }
 
 /// Access a trusted account or the organisation may be granted (admin never)
@@ -73,9 +172,9 @@ pub struct Baseline {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardConfig {
-    /// `enforce` or `report` (default)
+    /// `enforce` or `report` (default) for every rule, or per rule
     #[serde(default)]
-    pub mode: Mode,
+    pub mode: Modes,
     /// The organisation whose members may be granted `org_access`
     #[serde(default)]
     pub org_id: Option<String>,
@@ -85,9 +184,12 @@ pub struct GuardConfig {
     /// Other accounts that may be granted access, with the most they may get
     #[serde(default)]
     pub trusted_accounts: BTreeMap<String, GrantClass>,
-    /// Service principals that may be granted access
+    /// Service principals that may be granted access; `*` trusts every service
     #[serde(default = "default_services")]
     pub trusted_services: Vec<String>,
+    /// What enforcement does with a trusted service pinned to no account
+    #[serde(default)]
+    pub unpinned_services: UnpinnedServices,
     /// Accounts allowed to replicate into this registry
     #[serde(default)]
     pub replication_sources: Vec<String>,
@@ -103,6 +205,10 @@ pub struct GuardConfig {
     /// Globs of repository names the guard never touches
     #[serde(default)]
     pub exempt_repositories: Vec<String>,
+    /// Statements the registry policy always holds; placeholders `${AccountId}`, `${Region}`,
+    /// `${Partition}`
+    #[serde(default)]
+    pub registry_baseline: Option<Value>,
 }
 
 /// A configuration that cannot be used; the message names the field
@@ -182,7 +288,7 @@ impl GuardConfig {
             ));
         }
         for (i, s) in self.trusted_services.iter().enumerate() {
-            if s.is_empty() || s.contains('*') {
+            if s.is_empty() || (s.contains('*') && s != "*") {
                 return Err(field(
                     format!("trusted_services[{i}]"),
                     format!("`{s}` is not a service principal"),
@@ -194,48 +300,16 @@ impl GuardConfig {
             if b.pattern.is_empty() {
                 return Err(field(format!("{name}.match"), "must not be empty"));
             }
-            let policy = render_baseline(&b.policy, PROBE_ACCOUNT, "us-east-1", "aws", "probe")
-                .map_err(|e| field(format!("{name}.policy"), e.to_string()))?;
-            let mut sids = BTreeSet::new();
-            for (j, s) in policy.statements.iter().enumerate() {
-                match &s.sid {
-                    None => {
-                        return Err(field(
-                            format!("{name}.policy"),
-                            format!("statement {j} needs a `Sid`: baselines merge by Sid"),
-                        ))
-                    }
-                    Some(sid) if !sids.insert(sid.clone()) => {
-                        return Err(field(format!("{name}.policy"), format!("duplicate Sid `{sid}`")))
-                    }
-                    Some(_) => {}
-                }
-            }
-            if let Some(op) = policy.unknown_operators().first() {
+            self.validate_baseline(&format!("{name}.policy"), &b.policy, review_repository_policy)?;
+        }
+        if let Some(policy) = &self.registry_baseline {
+            if policy.to_string().contains("${RepositoryName}") {
                 return Err(field(
-                    format!("{name}.policy"),
-                    format!("unknown condition operator `{op}`"),
+                    "registry_baseline",
+                    "`${RepositoryName}` has no value in a registry policy",
                 ));
             }
-            let ctx = GuardContext {
-                config: self,
-                account: PROBE_ACCOUNT,
-            };
-            let review = review_repository_policy(&policy, &ctx);
-            if let Some(r) = review.removals.first() {
-                return Err(field(
-                    format!("{name}.policy"),
-                    format!(
-                        "the guard rules would remove {}: {} ({})",
-                        r.label,
-                        r.reason,
-                        r.rule.as_str()
-                    ),
-                ));
-            }
-            policy
-                .to_json_checked()
-                .map_err(|e| field(format!("{name}.policy"), e.to_string()))?;
+            self.validate_baseline("registry_baseline", policy, review_registry_policy)?;
         }
         for (i, g) in self.exempt_repositories.iter().enumerate() {
             if g.is_empty() {
@@ -243,6 +317,58 @@ impl GuardConfig {
             }
         }
         Ok(())
+    }
+
+    /// A baseline must render, merge by unique Sids, use known operators, pass the guard rules
+    /// unchanged, and fit ECR's size limit
+    fn validate_baseline(
+        &self,
+        name: &str,
+        value: &Value,
+        review: fn(&Policy, &GuardContext) -> Review,
+    ) -> Result<(), ConfigError> {
+        let policy = render_baseline(value, PROBE_ACCOUNT, "us-east-1", "aws", "probe")
+            .map_err(|e| field(name, e.to_string()))?;
+        let mut sids = BTreeSet::new();
+        for (j, s) in policy.statements.iter().enumerate() {
+            match &s.sid {
+                None => {
+                    return Err(field(
+                        name,
+                        format!("statement {j} needs a `Sid`: baselines merge by Sid"),
+                    ))
+                }
+                Some(sid) if !sids.insert(sid.clone()) => return Err(field(name, format!("duplicate Sid `{sid}`"))),
+                Some(_) => {}
+            }
+        }
+        if let Some(op) = policy.unknown_operators().first() {
+            return Err(field(name, format!("unknown condition operator `{op}`")));
+        }
+        // Judged as if every rule were enforced: a baseline the guard would change is wrong
+        // whatever the rules' modes.
+        let mut strict = self.clone();
+        strict.mode = Modes::all(Mode::Enforce);
+        let ctx = GuardContext::new(&strict, PROBE_ACCOUNT, "us-east-1", "aws");
+        let review = review(&policy, &ctx);
+        if let Some(r) = review.findings.iter().find(|f| f.disposition.changes()) {
+            return Err(field(
+                name,
+                format!(
+                    "the guard rules would change {}: {} ({})",
+                    r.label,
+                    r.reason,
+                    r.rule.as_str()
+                ),
+            ));
+        }
+        policy.to_json_checked().map_err(|e| field(name, e.to_string()))?;
+        Ok(())
+    }
+
+    /// The mode of one rule
+    pub fn rule_mode(&self, rule: Rule) -> Mode {
+        self.mode.of(rule)
     }
 
     /// The first baseline whose glob matches the repository name
@@ -259,6 +385,12 @@ impl GuardConfig {
             .any(|g| crate::wildcard::wildcard_match(g, repository, false))
     }
 
+    /// True when every repository name the pattern can match is exempt (a registry statement's
+    /// `repository/...` pattern, a creation template's namespace)
+    pub fn is_exempt_pattern(&self, pattern: &str) -> bool {
+        self.exempt_repositories.iter().any(|g| covers(g, pattern))
+    }
+
     /// The most a trusted account may be granted
     pub fn trusted_ceiling(&self, account: &str) -> Option<ActionClass> {
         self.trusted_accounts.get(account).map(|c| c.ceiling())
@@ -266,7 +398,14 @@ impl GuardConfig {
 
     /// True for a service principal the config trusts
     pub fn trusts_service(&self, name: &str) -> bool {
-        self.trusted_services.iter().any(|s| s.eq_ignore_ascii_case(name))
+        self.trusted_services
+            .iter()
+            .any(|s| s == "*" || s.eq_ignore_ascii_case(name))
+    }
+
+    /// True when `trusted_services` holds `*`: every service may be granted access
+    pub fn trusts_every_service(&self) -> bool {
+        self.trusted_services.iter().any(|s| s == "*")
     }
 }
 
@@ -315,7 +454,8 @@ mod tests {
     #[test]
     fn defaults() {
         let c = GuardConfig::parse("{}").unwrap();
-        assert_eq!(c.mode, Mode::Report);
+        assert_eq!(c.mode, Modes::all(Mode::Report));
+        assert_eq!(c.unpinned_services, UnpinnedServices::Keep);
         assert_eq!(c.org_access, GrantClass::Pull);
         assert!(c.trusts_service("Lambda.amazonaws.com"));
         assert!(c.replication_create_repository);
@@ -349,7 +489,7 @@ mod tests {
             {"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}}]}"#;
         let e = GuardConfig::parse(public).unwrap_err().to_string();
         assert!(
-            e.starts_with("invalid config field `baselines[0].policy`: the guard rules would remove"),
+            e.starts_with("invalid config field `baselines[0].policy`: the guard rules would change"),
             "{e}"
         );
         let no_sid = r#"{"baselines":[{"match":"*","policy":{"Statement":[
@@ -363,6 +503,63 @@ mod tests {
         let c = GuardConfig::parse(own).unwrap();
         assert!(c.baseline_for("team-a").is_some());
         assert!(c.baseline_for("other").is_none());
+    }
+
+    #[test]
+    fn modes_per_rule_and_their_errors() {
+        let c = GuardConfig::parse(r#"{"mode":{"public":"enforce"}}"#).unwrap();
+        assert_eq!(c.rule_mode(Rule::Public), Mode::Enforce);
+        assert_eq!(c.rule_mode(Rule::ForeignAccount), Mode::Report);
+        assert_eq!(c.mode.label(), "mixed");
+        let c = GuardConfig::parse(r#"{"mode":{"default":"enforce","service-unpinned":"report"}}"#).unwrap();
+        assert_eq!(c.rule_mode(Rule::Baseline), Mode::Enforce);
+        assert_eq!(c.rule_mode(Rule::ServiceUnpinned), Mode::Report);
+        let e = GuardConfig::parse(r#"{"mode":{"publik":"enforce"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown rule `publik` in `mode`"), "{e}");
+        let e = GuardConfig::parse(r#"{"mode":"sometimes"}"#).unwrap_err().to_string();
+        assert!(e.contains("`mode` must be `enforce`, `report`, or a map"), "{e}");
+        let e = GuardConfig::parse(r#"{"unpinned_services":"ignore"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `ignore`"), "{e}");
+    }
+
+    #[test]
+    fn registry_baseline_is_judged_at_load() {
+        let ok = r#"{"org_id":"o-a1b2c3d4e5","registry_baseline":{"Version":"2012-10-17","Statement":[{"Sid":"OrgPull","Effect":"Allow",
+            "Principal":"*","Action":"ecr:BatchGetImage","Resource":"arn:${Partition}:ecr:${Region}:${AccountId}:repository/*",
+            "Condition":{"StringEquals":{"aws:PrincipalOrgID":"${aws:ResourceOrgID}"}}}]}}"#;
+        assert!(GuardConfig::parse(ok).is_ok());
+        let public = ok.replace(
+            r#""StringEquals":{"aws:PrincipalOrgID":"${aws:ResourceOrgID}"}"#,
+            r#""Bool":{"aws:SecureTransport":"true"}"#,
+        );
+        let e = GuardConfig::parse(&public).unwrap_err().to_string();
+        assert!(e.starts_with("invalid config field `registry_baseline`: the guard rules would change statement 0 (`OrgPull`): grants `pull` to anyone"), "{e}");
+        let named = ok.replace("repository/*", "repository/${RepositoryName}");
+        let e = GuardConfig::parse(&named).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid config field `registry_baseline`: `${RepositoryName}` has no value in a registry policy"
+        );
+        let no_sid = ok.replace(r#""Sid":"OrgPull","#, "");
+        assert!(GuardConfig::parse(&no_sid)
+            .unwrap_err()
+            .to_string()
+            .contains("needs a `Sid`"));
+    }
+
+    #[test]
+    fn trusted_services_take_star_alone() {
+        assert!(GuardConfig::parse(r#"{"trusted_services":["*"]}"#)
+            .unwrap()
+            .trusts_every_service());
+        let e = GuardConfig::parse(r#"{"trusted_services":["*.amazonaws.com"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`*.amazonaws.com` is not a service principal"), "{e}");
     }
 
     #[test]

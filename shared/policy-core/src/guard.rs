@@ -4,12 +4,24 @@
 //! [`crate::access`]) and the highest class of ECR action it grants. A disallowed explicit
 //! principal is removed from its statement; a disallowed `*` (or `NotPrincipal`, or `NotAction`
 //! beyond the own account) cannot be partly removed, so its whole statement goes.
+//!
+//! A registry policy is judged by what registry policy scope V2 enforces: every Allow is a grant
+//! on the repositories its `Resource` covers, judged like a repository grant, plus the replication
+//! rule (a replication source may hold `ecr:ReplicateImage` and `ecr:CreateRepository` within
+//! `replication_repository_prefix`). Under V1 a registry policy can only hold three actions, so
+//! the same judgement gives the V1 answer too.
+//!
+//! Each rule's mode (`enforce` or `report`) decides whether its changes are applied; findings of
+//! report-mode rules are returned with the change they would make, and the policy keeps the grant.
 
 use crate::{
-    access::{analyze_statement, aws_reach, source_accounts_named, Reach},
+    access::{analyze_statement, aws_reach, Reach, Resolver, Source, StatementAccess},
     actions::{lookup, ActionClass, ActionSet},
-    config::GuardConfig,
-    model::{Effect, Policy, Principal, PrincipalKind, Statement},
+    condition::arn_parts,
+    config::{GuardConfig, Mode, UnpinnedServices},
+    model::{
+        ConditionEntry, ConditionKey, ConditionValue, Effect, OneOrMany, Policy, Principal, PrincipalKind, Statement,
+    },
     wildcard::{has_wildcard, wildcard_match},
 };
 
@@ -20,9 +32,34 @@ pub struct GuardContext<'a> {
     pub config: &'a GuardConfig,
     /// The account that owns the registry
     pub account: &'a str,
+    /// The registry's region
+    pub region: &'a str,
+    /// The registry's partition (`aws`, `aws-cn`, ...)
+    pub partition: &'a str,
 }
 
-/// Why a grant was removed
+impl<'a> GuardContext<'a> {
+    /// A context for one registry
+    pub fn new(config: &'a GuardConfig, account: &'a str, region: &'a str, partition: &'a str) -> Self {
+        GuardContext {
+            config,
+            account,
+            region,
+            partition,
+        }
+    }
+
+    /// How a policy's resource-side variables resolve in this registry
+    pub fn resolver(&self, policy: &Policy) -> Resolver<'a> {
+        Resolver {
+            variables: policy.variables_enabled(),
+            account: Some(self.account),
+            org: self.config.org_id.as_deref(),
+        }
+    }
+}
+
+/// Why a grant was found
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
     /// `*` (any form), `NotPrincipal` with Allow, not narrowed to the organisation or trusted accounts
@@ -37,19 +74,42 @@ pub enum Rule {
     ForeignOrg,
     /// The organisation granted more than `org_access`
     OrgExcessAccess,
-    /// A service principal not in `trusted_services`
+    /// A service principal not in `trusted_services`, or every service (`*` narrowed only by
+    /// source conditions)
     UntrustedService,
-    /// A trusted service pinned to an account that is neither own nor trusted
+    /// A service pinned to an account or organisation that is neither own nor trusted, or to any
     ServiceForeignSource,
+    /// A trusted service that may act for any account's resources (the confused deputy)
+    ServiceUnpinned,
     /// A federated or canonical-user principal
     ForeignPrincipal,
-    /// A registry policy grant other than replication from an allowed source or pull-through
-    /// cache for the own account
+    /// A replication source's grant in the registry policy beyond `replication_repository_prefix`
     RegistryGrant,
+    /// A baseline statement missing (restored)
+    Baseline,
+    /// A replication source's registry grant missing (added)
+    Replication,
 }
 
 impl Rule {
-    /// Kebab-case name used in logs and outcomes
+    /// Every rule, in the order the README lists them
+    pub const ALL: &'static [Rule] = &[
+        Rule::Public,
+        Rule::NotAction,
+        Rule::ForeignAccount,
+        Rule::ExcessAccess,
+        Rule::ForeignOrg,
+        Rule::OrgExcessAccess,
+        Rule::UntrustedService,
+        Rule::ServiceForeignSource,
+        Rule::ServiceUnpinned,
+        Rule::ForeignPrincipal,
+        Rule::RegistryGrant,
+        Rule::Baseline,
+        Rule::Replication,
+    ];
+
+    /// Kebab-case name used in config, logs and outcomes
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Public => "public",
@@ -60,44 +120,163 @@ impl Rule {
             Rule::OrgExcessAccess => "org-excess-access",
             Rule::UntrustedService => "untrusted-service",
             Rule::ServiceForeignSource => "service-foreign-source",
+            Rule::ServiceUnpinned => "service-unpinned",
             Rule::ForeignPrincipal => "foreign-principal",
             Rule::RegistryGrant => "registry-grant",
+            Rule::Baseline => "baseline",
+            Rule::Replication => "replication",
+        }
+    }
+
+    /// The rule named `name`
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.as_str() == name)
+    }
+
+    /// How bad a finding of this rule is
+    pub fn severity(self) -> Severity {
+        match self {
+            Rule::Public | Rule::NotAction => Severity::Critical,
+            Rule::ForeignAccount
+            | Rule::ForeignOrg
+            | Rule::UntrustedService
+            | Rule::ServiceForeignSource
+            | Rule::ForeignPrincipal => Severity::High,
+            Rule::ExcessAccess | Rule::OrgExcessAccess | Rule::RegistryGrant => Severity::Medium,
+            Rule::ServiceUnpinned | Rule::Baseline | Rule::Replication => Severity::Low,
+        }
+    }
+
+    /// One line on what the rule finds
+    pub fn description(self) -> &'static str {
+        match self {
+            Rule::Public => "a grant to anyone: `*` not narrowed to the organisation or trusted accounts",
+            Rule::NotAction => "an Allow with NotAction to principals outside the own account",
+            Rule::ForeignAccount => "a grant to an account that is neither own nor trusted",
+            Rule::ExcessAccess => "a trusted account granted more than its class",
+            Rule::ForeignOrg => "a grant to another organisation",
+            Rule::OrgExcessAccess => "the organisation granted more than org_access",
+            Rule::UntrustedService => "a grant to a service that is not trusted, or to every service",
+            Rule::ServiceForeignSource => "a service pinned to an account that is neither own nor trusted, or to any",
+            Rule::ServiceUnpinned => "a trusted service that may act for any account's resources (confused deputy)",
+            Rule::ForeignPrincipal => "a grant to a federated or canonical-user principal",
+            Rule::RegistryGrant => "a replication grant beyond replication_repository_prefix",
+            Rule::Baseline => "a baseline statement missing from the policy",
+            Rule::Replication => "a replication source without its registry grant",
         }
     }
 }
 
-/// One removed grant: the statement verbatim before and after, so a person can restore it
+/// Severity of a finding, as security tools rank them
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// A repair or a note
+    Low,
+    /// More access than allowed to a grantee that is allowed some
+    Medium,
+    /// Access for someone outside what the config allows
+    High,
+    /// Access for anyone
+    Critical,
+}
+
+impl Severity {
+    /// Uppercase label (Security Hub's names)
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// What was done about a finding
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Disposition {
+    /// The grant (or the statement) is removed
+    Removed,
+    /// The statement is rewritten to pin a service to the own account
+    Pinned,
+    /// The rule is in report mode: the grant is kept; `rewritten` shows what enforcing would write
+    Reported,
+    /// Kept by configuration (`unpinned_services: keep`): a finding only
+    Kept,
+}
+
+impl Disposition {
+    /// Lowercase name for logs and outcomes
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Removed => "removed",
+            Disposition::Pinned => "pinned",
+            Disposition::Reported => "reported",
+            Disposition::Kept => "kept",
+        }
+    }
+
+    /// True when the finding changes the policy written
+    pub fn changes(self) -> bool {
+        matches!(self, Disposition::Removed | Disposition::Pinned)
+    }
+}
+
+/// One finding about a statement: the statement verbatim before and after, so a person can
+/// restore anything the guard took away
 #[derive(Clone, Debug, PartialEq)]
-pub struct Removal {
+pub struct Finding {
     /// Index of the statement in the policy as read
     pub index: usize,
     /// `statement 2 (`Sid`)`
     pub label: String,
     /// The rule
     pub rule: Rule,
-    /// Why, with the offending values
+    /// Why, with the offending values and why conditions did not narrow
     pub reason: String,
-    /// The principal removed, `None` when the whole statement was removed
+    /// The principal concerned, `None` when the whole statement is
     pub principal: Option<String>,
     /// The statement as read
     pub statement: Statement,
-    /// The statement as kept, `None` when it was removed
+    /// The statement as enforcing this finding leaves it, `None` when it goes
     pub rewritten: Option<Statement>,
+    /// What was done
+    pub disposition: Disposition,
 }
 
 /// The result of applying the rules to a policy
 #[derive(Clone, Debug, PartialEq)]
 pub struct Review {
-    /// The policy with disallowed grants removed (may have no statement left)
+    /// The policy with the changes of enforced rules applied (may have no statement left)
     pub policy: Policy,
-    /// What was removed, in statement order
-    pub removals: Vec<Removal>,
+    /// The policy with every change applied, whatever the rules' modes
+    pub full: Policy,
+    /// Every finding, in statement order
+    pub findings: Vec<Finding>,
+}
+
+impl Review {
+    /// The findings that change the policy when enforced (removals and pins)
+    pub fn changes(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.disposition.changes() || f.disposition == Disposition::Reported)
+    }
 }
 
 type Violation = (Rule, String);
 
 fn class_name(c: ActionClass) -> &'static str {
     c.as_str()
+}
+
+/// ` (why conditions did not narrow)` for a reason, empty when there is nothing to say
+fn because(access: &StatementAccess) -> String {
+    if access.notes.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", access.notes.join("; "))
+    }
 }
 
 /// Judges one account reached with a class of access
@@ -125,192 +304,477 @@ fn judge_account(account: &str, class: ActionClass, ctx: &GuardContext) -> Resul
     }
 }
 
-fn judge_anyone(reach: &Reach, class: ActionClass, ctx: &GuardContext) -> Result<(), Violation> {
-    match reach {
-        Reach::Public => Err((Rule::Public, format!("grants `{}` to anyone", class_name(class)))),
-        Reach::Account(a) => judge_account(a, class, ctx),
-        Reach::Org(o) if ctx.config.org_id.as_deref() == Some(o.as_str()) => {
-            let ceiling = ctx.config.org_access.ceiling();
-            if class <= ceiling {
-                Ok(())
-            } else {
-                Err((
-                    Rule::OrgExcessAccess,
-                    format!(
-                        "grants `{}` to organisation `{o}`, which may have `{}` at most",
-                        class_name(class),
-                        class_name(ceiling)
-                    ),
-                ))
-            }
-        }
-        Reach::Org(o) => Err((
+fn judge_org(org: &str, class: ActionClass, ctx: &GuardContext) -> Result<(), Violation> {
+    if ctx.config.org_id.as_deref() != Some(org) {
+        return Err((
             Rule::ForeignOrg,
-            format!("grants `{}` to organisation `{o}`", class_name(class)),
-        )),
-        other => Err((Rule::Public, format!("grants `{}` to `{other}`", class_name(class)))),
+            format!("grants `{}` to organisation `{org}`", class_name(class)),
+        ));
+    }
+    let ceiling = ctx.config.org_access.ceiling();
+    if class <= ceiling {
+        Ok(())
+    } else {
+        Err((
+            Rule::OrgExcessAccess,
+            format!(
+                "grants `{}` to organisation `{org}`, which may have `{}` at most",
+                class_name(class),
+                class_name(ceiling)
+            ),
+        ))
     }
 }
 
-/// The statement with only the principals `keep` accepts; `None` when none is left
-fn retain_principals(s: &Statement, keep: impl Fn(PrincipalKind, &str) -> bool) -> Option<Statement> {
-    let mut out = s.clone();
-    let block = out.principal.as_mut()?;
-    let Principal::Map(map) = &mut block.principal else {
-        return Some(out);
+/// Judges a service acting for `source`; `Ok(true)` when it is unpinned (a finding of its own)
+fn judge_service_source(
+    name: &str,
+    source: &Source,
+    class: ActionClass,
+    ctx: &GuardContext,
+) -> Result<bool, Violation> {
+    let foreign = |(rule, why): Violation, whose: String| {
+        let rule = match rule {
+            Rule::ForeignAccount | Rule::ForeignOrg => Rule::ServiceForeignSource,
+            other => other,
+        };
+        (rule, format!("service `{name}` acts for {whose}: {why}"))
     };
-    for (kind, ids) in map.iter_mut() {
-        ids.retain(|id| keep(*kind, id));
+    match source {
+        Source::Unpinned => Ok(true),
+        Source::Account(a) => judge_account(a, class, ctx)
+            .map(|()| false)
+            .map_err(|v| foreign(v, format!("account `{a}`"))),
+        Source::Org(o) => judge_org(o, class, ctx)
+            .map(|()| false)
+            .map_err(|v| foreign(v, format!("organisation `{o}`"))),
+        Source::Any(value) => Err((
+            Rule::ServiceForeignSource,
+            format!("service `{name}` is pinned to any account: `{value}` names no one account"),
+        )),
     }
-    map.retain(|_, ids| !ids.is_empty());
-    (!map.is_empty()).then_some(out)
 }
 
-enum Verdict {
-    Keep,
-    Remove(Violation),
-    Rewrite(Box<Statement>, Vec<(String, Violation)>),
+/// Judges what a `*` reaches, as narrowed by its conditions
+fn judge_anyone(
+    reach: &Reach,
+    class: ActionClass,
+    access: &StatementAccess,
+    ctx: &GuardContext,
+    account_rule: &dyn Fn(&str) -> Result<(), Violation>,
+) -> Result<(), Violation> {
+    match reach {
+        Reach::Public => Err((
+            Rule::Public,
+            format!("grants `{}` to anyone{}", class_name(class), because(access)),
+        )),
+        Reach::Account(a) => account_rule(a),
+        Reach::Org(o) => judge_org(o, class, ctx),
+        Reach::Service { source, .. } => {
+            let whose = match source {
+                Source::Account(a) => format!("account `{a}`"),
+                Source::Org(o) => format!("organisation `{o}`"),
+                Source::Any(v) => format!("`{v}`"),
+                Source::Unpinned => "any account".to_owned(),
+            };
+            if !ctx.config.trusts_every_service() {
+                return Err((
+                    Rule::UntrustedService,
+                    format!(
+                        "grants `{}` to every AWS service acting for {whose}: source keys such as `aws:SourceAccount` are absent from direct calls, so this `*` reaches services only, and `trusted_services` does not include `*`",
+                        class_name(class)
+                    ),
+                ));
+            }
+            judge_service_source("*", source, class, ctx).map(|_| ())
+        }
+        other => Err((
+            Rule::Public,
+            format!("grants `{}` to `{other}`{}", class_name(class), because(access)),
+        )),
+    }
 }
 
-fn judge_explicit(s: &Statement, judge: impl Fn(PrincipalKind, &str) -> Result<(), Violation>) -> Verdict {
-    let mut removed: Vec<(String, Violation)> = Vec::new();
+/// One problem with a statement, before modes decide what is done
+enum Issue {
+    /// The whole statement
+    Statement(Violation),
+    /// One principal: removed
+    Principal(String, Violation),
+    /// A trusted service that acts for anyone's resources
+    Unpinned(String, String),
+}
+
+fn judge_principals(
+    s: &Statement,
+    mut judge: impl FnMut(PrincipalKind, &str) -> Result<Option<String>, Violation>,
+) -> Vec<Issue> {
+    let mut issues = Vec::new();
     if let Some(Principal::Map(map)) = s.principal.as_ref().filter(|b| !b.negated).map(|b| &b.principal) {
         for (kind, ids) in map {
             for id in ids.iter() {
-                if let Err(v) = judge(*kind, id) {
-                    removed.push((id.clone(), v));
+                match judge(*kind, id) {
+                    Ok(None) => {}
+                    Ok(Some(why)) => issues.push(Issue::Unpinned(id.clone(), why)),
+                    Err(v) => issues.push(Issue::Principal(id.clone(), v)),
                 }
             }
         }
     }
-    if removed.is_empty() {
-        return Verdict::Keep;
-    }
-    let keep = |_: PrincipalKind, id: &str| !removed.iter().any(|(r, _)| r == id);
-    match retain_principals(s, keep) {
-        Some(rewritten) => Verdict::Rewrite(Box::new(rewritten), removed),
-        None => {
-            let reason = removed
-                .iter()
-                .map(|(id, (_, why))| format!("`{id}` {why}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let rule = removed.first().map(|(_, (r, _))| *r).unwrap_or(Rule::ForeignAccount);
-            Verdict::Remove((rule, format!("no principal left: {reason}")))
-        }
-    }
+    issues
 }
 
-fn judge_repository_statement(s: &Statement, index: usize, ctx: &GuardContext) -> Verdict {
-    if s.effect == Effect::Deny {
-        return Verdict::Keep;
+/// Judges an explicit service principal: trusted, and acting only for allowed accounts
+fn judge_service(
+    id: &str,
+    access: &StatementAccess,
+    class: ActionClass,
+    ctx: &GuardContext,
+) -> Result<Option<String>, Violation> {
+    if !ctx.config.trusts_service(id) {
+        return Err((Rule::UntrustedService, format!("service `{id}` is not trusted")));
     }
-    let access = analyze_statement(s, index);
+    let mut unpinned = false;
+    for source in access.service_sources(id) {
+        unpinned |= judge_service_source(id, source, class, ctx)?;
+    }
+    Ok(unpinned.then(|| {
+        format!(
+            "trusted service `{id}` may act for any account's resources (no exact `aws:SourceAccount`, `aws:SourceArn` or `aws:SourceOrgID` condition): the confused-deputy pattern{}",
+            because(access)
+        )
+    }))
+}
+
+fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &GuardContext) -> Vec<Issue> {
     // A statement that allows no ECR action grants nothing here.
     let Some(class) = access.class() else {
-        return Verdict::Keep;
+        return Vec::new();
     };
-    if let Some(reach) = &access.anyone {
-        for r in reach {
-            if let Err(v) = judge_anyone(r, class, ctx) {
-                return Verdict::Remove(v);
-            }
-        }
+    let mut issues = match judge_anyone_part(s, access, class, ctx, &|a| judge_account(a, class, ctx)) {
+        Ok(issues) => issues,
+        Err(v) => return vec![Issue::Statement(v)],
+    };
+    if let Some(v) = not_action(s, access, ctx) {
+        return vec![Issue::Statement(v)];
     }
-    if s.action.negated {
-        let outside = access
-            .reach
-            .iter()
-            .find(|r| !matches!(r, Reach::Account(a) | Reach::Principal { account: a, .. } if a == ctx.account));
-        if let Some(r) = outside {
-            return Verdict::Remove((
-                Rule::NotAction,
-                format!("allows every action but those listed to `{r}`"),
-            ));
-        }
-    }
-    let named_sources = source_accounts_named(s);
-    judge_explicit(s, |kind, id| match kind {
+    issues.extend(judge_principals(s, |kind, id| match kind {
         PrincipalKind::Aws => match aws_reach(id) {
             // The `*` part was judged above.
-            None | Some(Reach::UniqueId(_)) => Ok(()),
-            Some(Reach::Account(a)) | Some(Reach::Principal { account: a, .. }) => judge_account(&a, class, ctx),
+            None | Some(Reach::UniqueId(_)) => Ok(None),
+            Some(Reach::Account(a)) | Some(Reach::Principal { account: a, .. }) => {
+                judge_account(&a, class, ctx).map(|()| None)
+            }
             Some(other) => Err((
                 Rule::ForeignPrincipal,
                 format!("grants `{}` to `{other}`", class_name(class)),
             )),
         },
-        PrincipalKind::Service => {
-            if !ctx.config.trusts_service(id) {
-                return Err((Rule::UntrustedService, format!("service `{id}` is not trusted")));
-            }
-            // Every account the source conditions name counts (the concrete pins among them),
-            // IfExists included; a wildcard
-            // account is anyone's. Trusted accounts keep their class ceiling through a service.
-            for a in &named_sources {
-                if has_wildcard(a) || a.contains("${") {
-                    return Err((
-                        Rule::ServiceForeignSource,
-                        format!("service `{id}` is pinned to any account (`{a}`)"),
-                    ));
-                }
-                if let Err((rule, why)) = judge_account(a, class, ctx) {
-                    let rule = if rule == Rule::ForeignAccount {
-                        Rule::ServiceForeignSource
-                    } else {
-                        rule
-                    };
-                    return Err((rule, format!("service `{id}` is pinned to account `{a}`: {why}")));
-                }
-            }
-            Ok(())
-        }
+        PrincipalKind::Service => judge_service(id, access, class, ctx),
         PrincipalKind::Federated | PrincipalKind::CanonicalUser => Err((
             Rule::ForeignPrincipal,
             format!("grants `{}` to `{id}` outside the account", class_name(class)),
         )),
-    })
+    }));
+    issues
 }
 
-fn review(policy: &Policy, judge: impl Fn(&Statement, usize) -> Verdict) -> Review {
-    let mut kept = policy.clone();
-    kept.statements.clear();
-    let mut removals = Vec::new();
-    for (index, s) in policy.statements.iter().enumerate() {
-        let label = s.label(index);
-        match judge(s, index) {
-            Verdict::Keep => kept.statements.push(s.clone()),
-            Verdict::Remove((rule, reason)) => removals.push(Removal {
-                index,
-                label,
-                rule,
-                reason,
-                principal: None,
-                statement: s.clone(),
-                rewritten: None,
-            }),
-            Verdict::Rewrite(rewritten, removed) => {
-                for (principal, (rule, reason)) in removed {
-                    removals.push(Removal {
-                        index,
-                        label: label.clone(),
-                        rule,
-                        reason,
-                        principal: Some(principal),
-                        statement: s.clone(),
-                        rewritten: Some((*rewritten).clone()),
-                    });
+/// Judges the statement's "anyone" part. A disallowed `*` written as one id among others in a
+/// principal map is removed alone (the rest keep exactly their access); a bare `*`,
+/// `NotPrincipal` or a missing principal cannot be partly removed: `Err` removes the statement.
+fn judge_anyone_part(
+    s: &Statement,
+    access: &StatementAccess,
+    class: ActionClass,
+    ctx: &GuardContext,
+    account_rule: &dyn Fn(&str) -> Result<(), Violation>,
+) -> Result<Vec<Issue>, Violation> {
+    let Some(reach) = &access.anyone else {
+        return Ok(Vec::new());
+    };
+    let Some(v) = reach
+        .iter()
+        .find_map(|r| judge_anyone(r, class, access, ctx, account_rule).err())
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(Principal::Map(map)) = s.principal.as_ref().filter(|b| !b.negated).map(|b| &b.principal) else {
+        return Err(v);
+    };
+    let anyone_ids: Vec<&String> = map
+        .get(&PrincipalKind::Aws)
+        .into_iter()
+        .flat_map(|ids| ids.iter())
+        .filter(|id| aws_reach(id).is_none())
+        .collect();
+    let total: usize = map.values().map(OneOrMany::len).sum();
+    if anyone_ids.len() == total {
+        return Err(v);
+    }
+    Ok(anyone_ids
+        .into_iter()
+        .map(|id| Issue::Principal(id.clone(), v.clone()))
+        .collect())
+}
+
+fn not_action(s: &Statement, access: &StatementAccess, ctx: &GuardContext) -> Option<Violation> {
+    if !s.action.negated {
+        return None;
+    }
+    let outside = access
+        .reach
+        .iter()
+        .find(|r| !matches!(r, Reach::Account(a) | Reach::Principal { account: a, .. } if a == ctx.account))?;
+    Some((
+        Rule::NotAction,
+        format!("allows every action but those listed to `{outside}`"),
+    ))
+}
+
+/// How the own account is pinned for a service: Lambda sends `aws:SourceArn` (its function), the
+/// services the guard knows to send `aws:SourceAccount` get that
+fn pin_condition(service: &str, ctx: &GuardContext) -> (&'static str, &'static str, String) {
+    if service.eq_ignore_ascii_case("lambda.amazonaws.com") {
+        (
+            "ArnLike",
+            "aws:SourceArn",
+            format!("arn:{}:lambda:{}:{}:function:*", ctx.partition, ctx.region, ctx.account),
+        )
+    } else {
+        ("StringEquals", "aws:SourceAccount", ctx.account.to_owned())
+    }
+}
+
+/// The statement with an own-account pin for its services, when every principal left is a
+/// service pinned the same way; `None` when a pin would change someone else's access
+fn pinned(s: &Statement, ctx: &GuardContext) -> Option<Statement> {
+    let Some(Principal::Map(map)) = s.principal.as_ref().filter(|b| !b.negated).map(|b| &b.principal) else {
+        return None;
+    };
+    if map.keys().any(|k| *k != PrincipalKind::Service) {
+        return None;
+    }
+    let ids = map.get(&PrincipalKind::Service)?;
+    let mut pins = ids.iter().map(|id| pin_condition(id, ctx));
+    let first = pins.next()?;
+    if pins.any(|p| p != first) {
+        return None;
+    }
+    let (op, key, value) = first;
+    let mut out = s.clone();
+    let entries = out.condition.get_or_insert_with(Vec::new);
+    let entry = match entries.iter_mut().position(|e| e.raw == op) {
+        Some(i) => entries.get_mut(i)?,
+        None => {
+            entries.push(ConditionEntry {
+                raw: op.to_owned(),
+                operator: crate::condition::Operator::parse(op),
+                keys: Vec::new(),
+            });
+            entries.last_mut()?
+        }
+    };
+    if entry.keys.iter().any(|k| k.key.eq_ignore_ascii_case(key)) {
+        return None;
+    }
+    entry.keys.push(ConditionKey {
+        key: key.to_owned(),
+        values: OneOrMany::One(ConditionValue::String(value)),
+    });
+    Some(out)
+}
+
+/// The statement with only the principals `keep` accepts; `None` when none is left
+fn retain_principals(s: &Statement, keep: impl Fn(&str) -> bool) -> Option<Statement> {
+    let mut out = s.clone();
+    let block = out.principal.as_mut()?;
+    let Principal::Map(map) = &mut block.principal else {
+        return Some(out);
+    };
+    for ids in map.values_mut() {
+        ids.retain(|id| keep(id));
+    }
+    map.retain(|_, ids| !ids.is_empty());
+    (!map.is_empty()).then_some(out)
+}
+
+/// A statement after the issues `apply` selects: `None` when it goes
+fn apply_issues(
+    s: &Statement,
+    issues: &[Issue],
+    apply: impl Fn(Rule) -> bool,
+    ctx: &GuardContext,
+) -> Option<Statement> {
+    let mut gone = Vec::new();
+    let mut pin = false;
+    for issue in issues {
+        match issue {
+            Issue::Statement((rule, _)) if apply(*rule) => return None,
+            Issue::Principal(id, (rule, _)) if apply(*rule) => gone.push(id.as_str()),
+            Issue::Unpinned(..) if apply(Rule::ServiceUnpinned) => pin = true,
+            _ => {}
+        }
+    }
+    let mut out = if gone.is_empty() {
+        s.clone()
+    } else {
+        retain_principals(s, |id| !gone.contains(&id))?
+    };
+    if pin {
+        match ctx.config.unpinned_services {
+            UnpinnedServices::Keep => {}
+            UnpinnedServices::Remove => {
+                let unpinned: Vec<&str> = issues
+                    .iter()
+                    .filter_map(|i| match i {
+                        Issue::Unpinned(id, _) => Some(id.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                out = retain_principals(&out, |id| !unpinned.contains(&id))?;
+            }
+            UnpinnedServices::Pin => {
+                if let Some(p) = pinned(&out, ctx) {
+                    out = p;
                 }
-                kept.statements.push(*rewritten);
             }
         }
     }
-    Review { policy: kept, removals }
+    Some(out)
+}
+
+fn enforced(rule: Rule, ctx: &GuardContext) -> bool {
+    ctx.config.rule_mode(rule) == Mode::Enforce
+}
+
+/// Turns a statement's issues into findings and the statement as kept (enforced) and as it would be
+fn decide(
+    s: &Statement,
+    index: usize,
+    issues: Vec<Issue>,
+    ctx: &GuardContext,
+) -> (Option<Statement>, Option<Statement>, Vec<Finding>) {
+    if issues.is_empty() {
+        return (Some(s.clone()), Some(s.clone()), Vec::new());
+    }
+    let label = s.label(index);
+    let kept = apply_issues(s, &issues, |r| enforced(r, ctx), ctx);
+    let full = apply_issues(s, &issues, |_| true, ctx);
+    let disposition = |rule: Rule, changes: bool| match (changes, enforced(rule, ctx)) {
+        (false, _) => Disposition::Kept,
+        (true, false) => Disposition::Reported,
+        (true, true) if rule == Rule::ServiceUnpinned && ctx.config.unpinned_services == UnpinnedServices::Pin => {
+            Disposition::Pinned
+        }
+        (true, true) => Disposition::Removed,
+    };
+    let finding =
+        |rule: Rule, reason: String, principal: Option<String>, rewritten: Option<Statement>, changes: bool| Finding {
+            index,
+            label: label.clone(),
+            rule,
+            reason,
+            principal,
+            statement: s.clone(),
+            rewritten,
+            disposition: disposition(rule, changes),
+        };
+    let removed_principals: Vec<&Issue> = issues.iter().filter(|i| matches!(i, Issue::Principal(..))).collect();
+    let mut findings = Vec::new();
+    // Every principal disallowed: one finding for the statement, as it goes whole.
+    let all_gone =
+        full.is_none() && !removed_principals.is_empty() && !issues.iter().any(|i| matches!(i, Issue::Statement(_)));
+    let modes: std::collections::BTreeSet<bool> = removed_principals
+        .iter()
+        .filter_map(|i| match i {
+            Issue::Principal(_, (r, _)) => Some(enforced(*r, ctx)),
+            _ => None,
+        })
+        .collect();
+    let same_mode = modes.len() <= 1;
+    if all_gone && same_mode {
+        let reason = removed_principals
+            .iter()
+            .filter_map(|i| match i {
+                Issue::Principal(id, (_, why)) => Some(format!("`{id}` {why}")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let rule = removed_principals
+            .iter()
+            .find_map(|i| match i {
+                Issue::Principal(_, (r, _)) => Some(*r),
+                _ => None,
+            })
+            .unwrap_or(Rule::ForeignAccount);
+        findings.push(finding(rule, format!("no principal left: {reason}"), None, None, true));
+        for issue in &issues {
+            if let Issue::Unpinned(id, why) = issue {
+                findings.push(finding(
+                    Rule::ServiceUnpinned,
+                    why.clone(),
+                    Some(id.clone()),
+                    None,
+                    true,
+                ));
+            }
+        }
+        return (kept, full, findings);
+    }
+    for issue in issues {
+        match issue {
+            Issue::Statement((rule, reason)) => findings.push(finding(rule, reason, None, None, true)),
+            Issue::Principal(id, (rule, reason)) => {
+                let one = [Issue::Principal(id.clone(), (rule, String::new()))];
+                let rewritten = apply_issues(s, &one, |_| true, ctx);
+                findings.push(finding(rule, reason, Some(id), rewritten, true));
+            }
+            Issue::Unpinned(id, reason) => {
+                let changes = ctx.config.unpinned_services != UnpinnedServices::Keep;
+                let one = [Issue::Unpinned(id.clone(), String::new())];
+                let rewritten = apply_issues(s, &one, |_| true, ctx);
+                // A pin that would change other principals' access is not made: a finding only.
+                let changes = changes && rewritten.as_ref() != Some(s);
+                let reason = if ctx.config.unpinned_services == UnpinnedServices::Pin && !changes {
+                    format!("{reason}; not pinned: the statement has other principals a pin would change")
+                } else {
+                    reason
+                };
+                findings.push(finding(Rule::ServiceUnpinned, reason, Some(id), rewritten, changes));
+            }
+        }
+    }
+    (kept, full, findings)
+}
+
+fn review(policy: &Policy, judge: impl Fn(&Statement, &StatementAccess) -> Vec<Issue>, ctx: &GuardContext) -> Review {
+    let resolver = ctx.resolver(policy);
+    let mut kept = policy.clone();
+    kept.statements.clear();
+    let mut full = kept.clone();
+    let mut findings = Vec::new();
+    for (index, s) in policy.statements.iter().enumerate() {
+        let issues = if s.effect == Effect::Deny {
+            Vec::new()
+        } else {
+            judge(s, &analyze_statement(s, index, &resolver))
+        };
+        let (k, f, found) = decide(s, index, issues, ctx);
+        kept.statements.extend(k);
+        full.statements.extend(f);
+        findings.extend(found);
+    }
+    Review {
+        policy: kept,
+        full,
+        findings,
+    }
 }
 
 /// Applies the repository-policy rules
 pub fn review_repository_policy(policy: &Policy, ctx: &GuardContext) -> Review {
-    review(policy, |s, i| judge_repository_statement(s, i, ctx))
+    review(policy, |s, a| judge_repository_statement(s, a, ctx), ctx)
 }
 
 fn action_set(names: &[&str]) -> ActionSet {
@@ -318,15 +782,6 @@ fn action_set(names: &[&str]) -> ActionSet {
         .iter()
         .filter_map(|n| lookup(n))
         .fold(ActionSet::empty(), |acc, a| acc.union(ActionSet::from_pattern(a.name)))
-}
-
-/// What the own account may hold in the registry policy: pull-through cache and replication
-pub fn registry_own_actions() -> ActionSet {
-    action_set(&[
-        "ecr:CreateRepository",
-        "ecr:BatchImportUpstreamImage",
-        "ecr:ReplicateImage",
-    ])
 }
 
 /// What a replication source may hold in the registry policy
@@ -350,79 +805,109 @@ fn resources_within_prefix(s: &Statement, ctx: &GuardContext) -> bool {
     block.values.iter().all(|r| wildcard_match(&allowed, r, false))
 }
 
-fn within(actions: ActionSet, allowed: ActionSet) -> bool {
-    actions.union(allowed) == allowed
+/// The repository-name patterns a registry statement covers in this registry; `None` for every
+/// repository (no `Resource`, `NotResource`, or a pattern reaching every name)
+fn registry_scope(s: &Statement, ctx: &GuardContext) -> Option<Vec<String>> {
+    let block = s.resource.as_ref().filter(|b| !b.negated)?;
+    let mut names = Vec::new();
+    for r in block.values.iter() {
+        let Some(p) = arn_parts(r) else {
+            // `*` and anything that is not an ARN: every repository.
+            return None;
+        };
+        let here = wildcard_match(p[2], "ecr", true)
+            && wildcard_match(p[3], ctx.region, false)
+            && wildcard_match(p[4], ctx.account, false);
+        if !here {
+            continue;
+        }
+        match p[5].strip_prefix("repository/") {
+            Some(name) => names.push(name.to_owned()),
+            None if has_wildcard(p[5]) => return None,
+            None => {}
+        }
+    }
+    Some(names)
 }
 
-fn judge_registry_statement(s: &Statement, index: usize, ctx: &GuardContext) -> Verdict {
-    if s.effect == Effect::Deny {
-        return Verdict::Keep;
+/// A registry grant's account judgement: the class rules, plus replication for sources
+fn judge_registry_account(
+    account: &str,
+    s: &Statement,
+    access: &StatementAccess,
+    class: ActionClass,
+    ctx: &GuardContext,
+) -> Result<(), Violation> {
+    if account == ctx.account {
+        return Ok(());
     }
-    let access = analyze_statement(s, index);
-    if s.action.negated || !access.unknown_actions.is_empty() {
-        return Verdict::Remove((
+    let ceiling = ctx.config.trusted_ceiling(account);
+    let is_source = ctx.config.replication_sources.iter().any(|a| a == account);
+    if !is_source {
+        return judge_account(account, class, ctx);
+    }
+    // Beyond what the account's class allows, a source may hold the replication actions.
+    let beyond = match ceiling {
+        Some(c) => access.actions.above(c),
+        None => access.actions,
+    };
+    let replication = registry_source_actions();
+    if access.unknown_actions.is_empty() && beyond.is_subset(replication) {
+        if beyond.is_empty() || resources_within_prefix(s, ctx) {
+            return Ok(());
+        }
+        return Err((
             Rule::RegistryGrant,
-            "allows actions a registry policy should not grant".into(),
+            format!(
+                "grants replication source `{account}` repositories beyond `{}`",
+                ctx.config.replication_repository_prefix
+            ),
         ));
     }
-    let (own, source) = (registry_own_actions(), registry_source_actions());
-    let judge = |account: &str| -> Result<(), Violation> {
-        if account == ctx.account {
-            return if within(access.actions, own) {
-                Ok(())
-            } else {
-                Err((
-                    Rule::RegistryGrant,
-                    "grants the own account more than replication and pull-through cache".into(),
-                ))
-            };
-        }
-        if ctx.config.replication_sources.iter().any(|a| a == account) {
-            return if !within(access.actions, source) {
-                Err((
-                    Rule::RegistryGrant,
-                    format!("grants replication source `{account}` more than replication"),
-                ))
-            } else if !resources_within_prefix(s, ctx) {
-                Err((
-                    Rule::RegistryGrant,
-                    format!(
-                        "grants replication source `{account}` repositories beyond `{}`",
-                        ctx.config.replication_repository_prefix
-                    ),
-                ))
-            } else {
-                Ok(())
-            };
-        }
-        Err((
-            Rule::RegistryGrant,
-            format!("grants account `{account}`, which is not a replication source"),
-        ))
-    };
-    if let Some(reach) = &access.anyone {
-        for r in reach {
-            let verdict = match r {
-                Reach::Account(a) => judge(a),
-                other => Err((Rule::RegistryGrant, format!("grants registry actions to `{other}`"))),
-            };
-            if let Err(v) = verdict {
-                return Verdict::Remove(v);
-            }
-        }
-    }
-    judge_explicit(s, |kind, id| match (kind, aws_reach(id)) {
-        (PrincipalKind::Aws, None) => Ok(()),
-        (PrincipalKind::Aws, Some(Reach::Account(a)))
-        | (PrincipalKind::Aws, Some(Reach::Principal { account: a, .. })) => judge(&a),
-        _ => Err((Rule::RegistryGrant, format!("grants registry actions to `{id}`"))),
-    })
+    let hint = "; as a replication source it may hold `ecr:ReplicateImage` and `ecr:CreateRepository`";
+    judge_account(account, class, ctx).map_err(|(rule, why)| (rule, format!("{why}{hint}")))
 }
 
-/// Applies the registry-policy rules: keep replication grants to allowed sources and
-/// pull-through-cache grants to the own account, remove every other Allow
+fn judge_registry_statement(s: &Statement, access: &StatementAccess, ctx: &GuardContext) -> Vec<Issue> {
+    let Some(class) = access.class() else {
+        return Vec::new();
+    };
+    // A statement covering only exempt repositories (or none of this registry's) is left alone.
+    if let Some(names) = registry_scope(s, ctx) {
+        if names.iter().all(|n| ctx.config.is_exempt_pattern(n)) {
+            return Vec::new();
+        }
+    }
+    let account_rule = |a: &str| judge_registry_account(a, s, access, class, ctx);
+    let mut issues = match judge_anyone_part(s, access, class, ctx, &account_rule) {
+        Ok(issues) => issues,
+        Err(v) => return vec![Issue::Statement(v)],
+    };
+    if let Some(v) = not_action(s, access, ctx) {
+        return vec![Issue::Statement(v)];
+    }
+    issues.extend(judge_principals(s, |kind, id| match kind {
+        PrincipalKind::Aws => match aws_reach(id) {
+            None | Some(Reach::UniqueId(_)) => Ok(None),
+            Some(Reach::Account(a)) | Some(Reach::Principal { account: a, .. }) => account_rule(&a).map(|()| None),
+            Some(other) => Err((
+                Rule::ForeignPrincipal,
+                format!("grants `{}` to `{other}`", class_name(class)),
+            )),
+        },
+        PrincipalKind::Service => judge_service(id, access, class, ctx),
+        PrincipalKind::Federated | PrincipalKind::CanonicalUser => Err((
+            Rule::ForeignPrincipal,
+            format!("grants `{}` to `{id}` outside the account", class_name(class)),
+        )),
+    }));
+    issues
+}
+
+/// Applies the registry-policy rules (scope V2: every Allow judged as a grant on the repositories
+/// its `Resource` covers, plus replication for sources)
 pub fn review_registry_policy(policy: &Policy, ctx: &GuardContext) -> Review {
-    review(policy, |s, i| judge_registry_statement(s, i, ctx))
+    review(policy, |s, a| judge_registry_statement(s, a, ctx), ctx)
 }
 
 #[cfg(test)]
@@ -431,27 +916,35 @@ mod tests {
 
     const OWN: &str = "123456789012";
 
+    /// The test config with `extra` (`,"key":value...`) merged over it
+    fn config_with(extra: &str) -> GuardConfig {
+        let mut base = serde_json::json!({"mode":"enforce","org_id":"o-abc123def4",
+            "trusted_accounts":{"111122223333":"pull","444455556666":"push"},"replication_sources":["777788889999"]});
+        let extra: serde_json::Value = serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        GuardConfig::parse(&base.to_string()).unwrap()
+    }
+
     fn config() -> GuardConfig {
-        GuardConfig::parse(
-            r#"{"org_id":"o-abc123def4","trusted_accounts":{"111122223333":"pull","444455556666":"push"},
-            "replication_sources":["777788889999"]}"#,
-        )
-        .unwrap()
+        config_with("")
+    }
+
+    fn ctx(c: &GuardConfig) -> GuardContext<'_> {
+        GuardContext::new(c, OWN, "us-east-1", "aws")
+    }
+
+    fn review_repo_with(policy: &str, c: &GuardConfig) -> Review {
+        review_repository_policy(&Policy::parse(policy).unwrap(), &ctx(c))
     }
 
     fn review_repo(policy: &str) -> Review {
-        let c = config();
-        review_repository_policy(
-            &Policy::parse(policy).unwrap(),
-            &GuardContext {
-                config: &c,
-                account: OWN,
-            },
-        )
+        review_repo_with(policy, &config())
     }
 
     fn rules(r: &Review) -> Vec<&'static str> {
-        r.removals.iter().map(|x| x.rule.as_str()).collect()
+        r.findings.iter().map(|x| x.rule.as_str()).collect()
     }
 
     #[test]
@@ -461,7 +954,7 @@ mod tests {
         );
         assert_eq!(rules(&r), ["foreign-account"]);
         assert_eq!(
-            r.removals[0].principal.as_deref(),
+            r.findings[0].principal.as_deref(),
             Some("arn:aws:iam::999999999999:root")
         );
         assert_eq!(
@@ -504,25 +997,150 @@ mod tests {
     }
 
     #[test]
-    fn registry() {
-        let c = config();
-        let p = Policy::parse(r#"{"Statement":[
-            {"Sid":"Rep","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::777788889999:root","arn:aws:iam::999999999999:root"]},"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*"},
-            {"Sid":"Ptc","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/ptc"},"Action":["ecr:CreateRepository","ecr:BatchImportUpstreamImage"],"Resource":"*"},
-            {"Sid":"All","Effect":"Allow","Principal":{"AWS":"777788889999"},"Action":"ecr:*","Resource":"*"}]}"#).unwrap();
-        let r = review_registry_policy(
-            &p,
-            &GuardContext {
-                config: &c,
-                account: OWN,
-            },
+    fn data_perimeter_idioms_are_kept() {
+        let keep = |cond: &str, principal: &str| {
+            let p = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"ecr:BatchGetImage","Condition":{cond}}}]}}"#
+            );
+            rules(&review_repo(&p))
+        };
+        assert!(keep(
+            r#"{"StringEquals":{"aws:PrincipalOrgID":"${aws:ResourceOrgID}"}}"#,
+            r#""*""#
+        )
+        .is_empty());
+        assert!(keep(
+            r#"{"StringEquals":{"aws:PrincipalAccount":"${aws:ResourceAccount}"}}"#,
+            r#""*""#
+        )
+        .is_empty());
+        assert!(keep(
+            r#"{"StringEquals":{"aws:SourceAccount":"${aws:ResourceAccount}"}}"#,
+            r#"{"Service":"lambda.amazonaws.com"}"#
+        )
+        .is_empty());
+        // The same idioms under 2008-10-17 are literal text, and say so.
+        let old = review_repo(
+            r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"${aws:ResourceOrgID}"}}}]}"#,
         );
-        assert_eq!(rules(&r), ["registry-grant", "registry-grant"]);
+        assert_eq!(rules(&old), ["public"]);
+        assert!(
+            old.findings[0]
+                .reason
+                .contains("`${aws:ResourceOrgID}` is literal text"),
+            "{}",
+            old.findings[0].reason
+        );
+    }
+
+    #[test]
+    fn star_narrowed_only_by_source_keys_reaches_every_service() {
+        let p = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"}}}]}"#;
+        let r = review_repo(p);
+        assert_eq!(rules(&r), ["untrusted-service"]);
+        assert!(
+            r.findings[0].reason.contains("reaches services only"),
+            "{}",
+            r.findings[0].reason
+        );
+        // Unless the config trusts every service.
+        let every = config_with(r#","trusted_services":["*"]"#);
+        assert!(rules(&review_repo_with(p, &every)).is_empty());
+    }
+
+    #[test]
+    fn unpinned_services_keep_pin_remove() {
+        let p = r#"{"Version":"2012-10-17","Statement":[{"Sid":"LambdaECRImageRetrievalPolicy","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}"#;
+        let keep = review_repo(p);
+        assert_eq!(rules(&keep), ["service-unpinned"]);
+        assert_eq!(keep.findings[0].disposition, Disposition::Kept);
+        assert_eq!(keep.policy, Policy::parse(p).unwrap());
+        let pin = review_repo_with(p, &config_with(r#","unpinned_services":"pin""#));
+        assert_eq!(pin.findings[0].disposition, Disposition::Pinned);
+        let pinned = pin.policy.to_value();
         assert_eq!(
-            r.removals[0].principal.as_deref(),
-            Some("arn:aws:iam::999999999999:root")
+            pinned["Statement"][0]["Condition"],
+            serde_json::json!({"ArnLike":{"aws:SourceArn":"arn:aws:lambda:us-east-1:123456789012:function:*"}})
         );
-        assert_eq!(r.policy.statements.len(), 2);
+        // The pinned statement is judged pinned: nothing more to do.
+        assert!(rules(&review_repo_with(
+            &pinned.to_string(),
+            &config_with(r#","unpinned_services":"pin""#)
+        ))
+        .is_empty());
+        let remove = review_repo_with(p, &config_with(r#","unpinned_services":"remove""#));
+        assert_eq!(remove.findings[0].disposition, Disposition::Removed);
+        assert!(remove.policy.statements.is_empty());
+        // A statement with other principals is not pinned: that would cut their access.
+        let mixed = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com","AWS":"123456789012"},"Action":"ecr:BatchGetImage"}]}"#;
+        let r = review_repo_with(mixed, &config_with(r#","unpinned_services":"pin""#));
+        assert_eq!(r.findings[0].disposition, Disposition::Kept);
+        assert!(r.findings[0].reason.contains("not pinned"));
+    }
+
+    #[test]
+    fn per_rule_modes_apply_only_enforced_rules() {
+        let c = config_with(r#","mode":{"default":"report","public":"enforce"}"#);
+        let p = r#"{"Statement":[{"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+            {"Sid":"Foreign","Effect":"Allow","Principal":{"AWS":"999999999999"},"Action":"ecr:BatchGetImage"}]}"#;
+        let r = review_repo_with(p, &c);
+        let got: Vec<_> = r.findings.iter().map(|f| (f.rule.as_str(), f.disposition)).collect();
+        assert_eq!(
+            got,
+            [
+                ("public", Disposition::Removed),
+                ("foreign-account", Disposition::Reported)
+            ]
+        );
+        assert_eq!(r.policy.statements.len(), 1);
+        assert!(r.full.statements.is_empty());
+    }
+
+    #[test]
+    fn registry_v2_grants_are_judged_like_repository_grants() {
+        let c = config();
+        let p = Policy::parse(r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"Rep","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::777788889999:root","arn:aws:iam::999999999999:root"]},"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*"},
+            {"Sid":"OrgPull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc123def4"}}},
+            {"Sid":"Own","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*","Resource":"*"},
+            {"Sid":"Trusted","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":["ecr:BatchGetImage","ecr:PutImage"],"Resource":"*"},
+            {"Sid":"PublicPull","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Resource":"*"},
+            {"Sid":"SourceAll","Effect":"Allow","Principal":{"AWS":"777788889999"},"Action":"ecr:*","Resource":"*"}]}"#).unwrap();
+        let r = review_registry_policy(&p, &ctx(&c));
+        let got: Vec<_> = r.findings.iter().map(|f| (f.label.as_str(), f.rule.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("statement 0 (`Rep`)", "foreign-account"),
+                ("statement 3 (`Trusted`)", "excess-access"),
+                ("statement 4 (`PublicPull`)", "public"),
+                ("statement 5 (`SourceAll`)", "foreign-account"),
+            ]
+        );
+        let sids: Vec<_> = r.policy.statements.iter().filter_map(|s| s.sid.as_deref()).collect();
+        assert_eq!(sids, ["Rep", "OrgPull", "Own"]);
+    }
+
+    #[test]
+    fn registry_source_grants_stay_within_the_replication_prefix() {
+        let c =
+            GuardConfig::parse(r#"{"replication_sources":["777788889999"],"replication_repository_prefix":"prod-*"}"#)
+                .unwrap();
+        let judge = |resource: &str| {
+            let p = Policy::parse(&format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"777788889999"}},"Action":"ecr:ReplicateImage",{resource}}}]}}"#)).unwrap();
+            rules(&review_registry_policy(&p, &ctx(&c)))
+        };
+        assert!(judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/prod-*""#).is_empty());
+        assert!(judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/prod-api""#).is_empty());
+        assert_eq!(judge(r#""Resource":"*""#), ["registry-grant"]);
+        assert_eq!(
+            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*""#),
+            ["registry-grant"]
+        );
+        assert_eq!(
+            judge(r#""NotResource":"arn:aws:ecr:us-east-1:123456789012:repository/none""#),
+            ["registry-grant"]
+        );
     }
 
     #[test]
@@ -567,13 +1185,20 @@ mod tests {
             "ecr:BatchGetImage"
         ))
         .is_empty());
-        // Pinned to the own account, anything goes; unpinned trusted services are kept (config contract).
+        // Pinned to the own account, anything goes; unpinned trusted services are a finding of
+        // their own, kept by default.
         assert!(rules_of(&stmt(
             r#","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"}}"#,
             "ecr:*"
         ))
         .is_empty());
-        assert!(rules_of(&stmt("", "ecr:BatchGetImage")).is_empty());
+        assert_eq!(rules_of(&stmt("", "ecr:BatchGetImage")), ["service-unpinned"]);
+        // Pins on several keys AND: own account and any ARN is own only.
+        assert!(rules_of(&stmt(
+            r#","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"},"StringLike":{"aws:SourceArn":"*"}}"#,
+            "ecr:*"
+        ))
+        .is_empty());
     }
 
     #[test]
@@ -590,34 +1215,23 @@ mod tests {
     }
 
     #[test]
-    fn registry_source_grants_stay_within_the_replication_prefix() {
-        let c =
-            GuardConfig::parse(r#"{"replication_sources":["777788889999"],"replication_repository_prefix":"prod-*"}"#)
-                .unwrap();
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
-        let judge = |resource: &str| {
-            let p = Policy::parse(&format!(r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"777788889999"}},"Action":"ecr:ReplicateImage",{resource}}}]}}"#)).unwrap();
-            review_registry_policy(&p, &ctx).removals.len()
-        };
-        assert_eq!(
-            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/prod-*""#),
-            0
+    fn reasons_teach() {
+        let r = review_repo(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"ForAllValues:StringEquals":{"aws:PrincipalOrgID":"o-abc123def4"}}}}"#,
         );
         assert_eq!(
-            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/prod-api""#),
-            0
+            r.findings[0].reason,
+            "grants `pull` to anyone: a `ForAllValues:` condition is true when the key is absent (`aws:PrincipalOrgID`)"
         );
-        assert_eq!(judge(r#""Resource":"*""#), 1);
-        assert_eq!(
-            judge(r#""Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*""#),
-            1
+        let r = review_repo(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"ecr:BatchGetImage","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:lambda:us-east-1:${aws:PrincipalTag/x}:function:*"}}}}"#,
         );
-        assert_eq!(
-            judge(r#""NotResource":"arn:aws:ecr:us-east-1:123456789012:repository/none""#),
-            1
+        assert!(
+            r.findings[0]
+                .reason
+                .contains("`arn:aws:lambda:us-east-1:${aws:PrincipalTag/x}:function:*`"),
+            "the whole value, not cut at a colon: {}",
+            r.findings[0].reason
         );
     }
 }

@@ -19,14 +19,14 @@ pub mod normalize;
 pub mod plan;
 pub mod wildcard;
 
-pub use access::{analyze, analyze_statement, Reach, StatementAccess};
+pub use access::{analyze, analyze_statement, analyze_with, Reach, Resolver, Source, StatementAccess};
 pub use actions::{AccessLevel, ActionClass, ActionInfo, ActionSet};
 pub use condition::{Context, ContextValue, Operator};
-pub use config::{GuardConfig, Mode};
+pub use config::{GuardConfig, Mode, Modes, UnpinnedServices};
 pub use error::{EvalError, ParseError};
 pub use eval::{evaluate, Decision, Request, RequestPrincipal};
-pub use guard::{GuardContext, Removal, Review, Rule};
+pub use guard::{Disposition, Finding, GuardContext, Review, Rule, Severity};
 pub use limits::{check_size, SizeError, MAX_POLICY_CHARS};
 pub use model::{Effect, OneOrMany, Policy, Principal, PrincipalKind, Statement, Version};
 pub use normalize::{diff, equivalent, normalize, PolicyDiff};
-pub use plan::{Plan, PlanAction, PlanError};
+pub use plan::{Addition, Plan, PlanAction, PlanError};

@@ -1,12 +1,16 @@
 //! Planners: from the live policy and the config to what should be written. They never do I/O
 //! and never return a policy over ECR's size limit. A plan writes only when the result differs
 //! in meaning from what is there, so running a planner on its own output plans nothing.
+//!
+//! Every plan has two views: what is written (the changes of enforced rules) and what enforcing
+//! every rule would write (what report mode shows). Repairs count as rules too: restoring a
+//! baseline statement is `baseline`, adding a replication source's grant is `replication`.
 
 use crate::{
-    config::render_baseline,
+    config::{render_baseline, Mode},
     error::ParseError,
     eval::{evaluate, Decision, Request, RequestPrincipal},
-    guard::{review_registry_policy, review_repository_policy, GuardContext, Removal, Review},
+    guard::{review_registry_policy, review_repository_policy, Finding, GuardContext, Review, Rule},
     limits::SizeError,
     model::{Effect, ListBlock, OneOrMany, Policy, Principal, PrincipalBlock, PrincipalKind, Statement, Version},
     normalize::{equivalent, normalize_statement},
@@ -25,21 +29,55 @@ pub enum PlanAction {
     Delete,
 }
 
+impl PlanAction {
+    /// `put` or `delete`, `None` when unchanged
+    pub fn write(&self) -> Option<&'static str> {
+        match self {
+            PlanAction::Unchanged => None,
+            PlanAction::Put(_) => Some("put"),
+            PlanAction::Delete => Some("delete"),
+        }
+    }
+}
+
+/// A statement a repair adds (or would add)
+#[derive(Clone, Debug, PartialEq)]
+pub struct Addition {
+    /// `baseline` or `replication`
+    pub rule: Rule,
+    /// The statement as added (a managed statement with the new principal merged in)
+    pub statement: Statement,
+    /// True when written; false when its rule is in report mode
+    pub applied: bool,
+}
+
 /// A plan and everything needed to audit it
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// What to do
+    /// What to write: the changes of enforced rules
     pub action: PlanAction,
+    /// What enforcing every rule would write (equal to `action` when every rule is enforced)
+    pub would: PlanAction,
     /// The policy as read
     pub before: Option<Policy>,
-    /// The policy as it should be (`None` when there should be none)
+    /// The policy as written (`None` when there should be none)
     pub after: Option<Policy>,
-    /// Grants removed by the guard rules
-    pub removals: Vec<Removal>,
-    /// Statements added (baseline or replication grant)
-    pub added: Vec<Statement>,
-    /// Things a person should know that changed nothing (a refused replication source, ...)
-    pub findings: Vec<String>,
+    /// The policy as enforcing every rule would leave it
+    pub would_after: Option<Policy>,
+    /// Every finding of the guard rules, with what was done
+    pub findings: Vec<Finding>,
+    /// Statements added by repairs
+    pub additions: Vec<Addition>,
+    /// Things a person should know that changed nothing (a refused replication source, a
+    /// baseline that does not fit, ...)
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The statements actually added
+    pub fn added(&self) -> impl Iterator<Item = &Statement> {
+        self.additions.iter().filter(|a| a.applied).map(|a| &a.statement)
+    }
 }
 
 /// A plan that cannot be made; nothing should be written
@@ -65,7 +103,7 @@ pub enum PlanError {
     /// The baseline does not render to a policy
     #[error("baseline for `{repository}`: {source}")]
     Baseline {
-        /// The repository
+        /// The repository (or `registry`)
         repository: String,
         /// Why
         source: ParseError,
@@ -86,133 +124,200 @@ fn refuse_unknown(live: Option<&Policy>, what: &str) -> Result<(), PlanError> {
 fn reviewed(live: Option<&Policy>, review: impl Fn(&Policy) -> Review) -> Review {
     live.map(review).unwrap_or_else(|| Review {
         policy: Policy::empty(),
-        removals: Vec::new(),
+        full: Policy::empty(),
+        findings: Vec::new(),
     })
 }
 
+/// The policy as written and as enforcing everything would write it
+struct Views {
+    kept: Policy,
+    full: Policy,
+}
+
+impl Views {
+    /// Applies `f` to the full view, and to the kept view when `rule` is enforced
+    fn each(&mut self, rule: Rule, ctx: &GuardContext, mut f: impl FnMut(&mut Policy, bool)) {
+        f(&mut self.full, true);
+        if ctx.config.rule_mode(rule) == Mode::Enforce {
+            f(&mut self.kept, false);
+        }
+    }
+}
+
+fn action_for(what: &str, before: Option<&Policy>, after: &Policy) -> Result<PlanAction, PlanError> {
+    Ok(if after.statements.is_empty() {
+        if before.is_some() {
+            PlanAction::Delete
+        } else {
+            PlanAction::Unchanged
+        }
+    } else if before.is_some_and(|b| equivalent(b, after)) {
+        PlanAction::Unchanged
+    } else {
+        PlanAction::Put(after.to_json_checked().map_err(|source| PlanError::TooLarge {
+            what: what.to_owned(),
+            source,
+        })?)
+    })
+}
+
+fn some_unless_empty(p: Policy) -> Option<Policy> {
+    (!p.statements.is_empty()).then_some(p)
+}
+
+/// Adds the statements whose Sid is missing; returns those added
+fn add_missing(view: &mut Policy, statements: &[Statement]) -> Vec<Statement> {
+    let mut added = Vec::new();
+    for s in statements {
+        let present = view
+            .statements
+            .iter()
+            .any(|have| have.sid.is_some() && have.sid == s.sid);
+        if !present {
+            added.push(s.clone());
+            view.statements.push(s.clone());
+        }
+    }
+    added
+}
+
+/// Policy variables in a baseline work only under 2012-10-17. Raising the version changes the
+/// meaning of nothing already there when no live value holds `${`.
+fn raise_version(view: &mut Policy, base_version: Option<Version>, before_additions: &[Statement]) {
+    if base_version == Some(Version::V2012) && view.version != Some(Version::V2012) {
+        let live_has_variables = before_additions.iter().any(|s| s.to_value().to_string().contains("${"));
+        if !live_has_variables {
+            view.version = Some(Version::V2012);
+        }
+    }
+}
+
+fn merge_baseline(views: &mut Views, base: &Policy, ctx: &GuardContext) -> Vec<Addition> {
+    let mut additions = Vec::new();
+    views.each(Rule::Baseline, ctx, |view, full| {
+        let existing = view.statements.clone();
+        let added = add_missing(view, &base.statements);
+        if !added.is_empty() {
+            raise_version(view, base.version, &existing);
+        }
+        if full {
+            additions.extend(added.into_iter().map(|statement| Addition {
+                rule: Rule::Baseline,
+                statement,
+                applied: ctx.config.rule_mode(Rule::Baseline) == Mode::Enforce,
+            }));
+        }
+    });
+    additions
+}
+
+/// Turns the views into a plan. Removing a disallowed grant never waits on repairs fitting: a
+/// view over ECR's limit is written without its additions, and a note says why.
 fn finish(
     what: &str,
     before: Option<&Policy>,
-    after: Policy,
-    removals: Vec<Removal>,
-    added: Vec<Statement>,
-    findings: Vec<String>,
+    reviewed: Review,
+    views: Views,
+    mut additions: Vec<Addition>,
+    mut notes: Vec<String>,
 ) -> Result<Plan, PlanError> {
-    let (action, after) = if after.statements.is_empty() {
-        (
-            if before.is_some() {
-                PlanAction::Delete
-            } else {
-                PlanAction::Unchanged
-            },
-            None,
-        )
-    } else if before.is_some_and(|b| equivalent(b, &after)) {
-        (PlanAction::Unchanged, Some(after))
-    } else {
-        let text = after.to_json_checked().map_err(|source| PlanError::TooLarge {
-            what: what.to_owned(),
-            source,
-        })?;
-        (PlanAction::Put(text), Some(after))
+    // A view over the limit falls back to the reviewed policy without additions.
+    let mut fit = |view: Policy, without: &Policy, label: &str| -> Result<(PlanAction, Policy, bool), PlanError> {
+        match action_for(what, before, &view) {
+            Err(PlanError::TooLarge { source, .. }) => {
+                notes.push(format!(
+                    "{label} not added: the policy would be `{}` characters, over ecr's limit of {}",
+                    source.chars,
+                    crate::MAX_POLICY_CHARS
+                ));
+                Ok((action_for(what, before, without)?, without.clone(), true))
+            }
+            other => Ok((other?, view, false)),
+        }
     };
+    let label = if additions.iter().any(|a| a.rule == Rule::Replication) {
+        "repairs"
+    } else {
+        "baseline statements"
+    };
+    let (action, kept, kept_dropped) = fit(views.kept, &reviewed.policy, label)?;
+    let (would, full, full_dropped) = fit(views.full, &reviewed.full, label)?;
+    notes.dedup();
+    if full_dropped {
+        additions.clear();
+    } else if kept_dropped {
+        additions.iter_mut().for_each(|a| a.applied = false);
+    }
     Ok(Plan {
         action,
+        would,
         before: before.cloned(),
-        after,
-        removals,
-        added,
-        findings,
+        after: some_unless_empty(kept),
+        would_after: some_unless_empty(full),
+        findings: reviewed.findings,
+        additions,
+        notes,
     })
 }
 
-/// Plans a repository policy: the guard rules on the live policy, then the baseline's
-/// statements whose Sid is missing. `partition` and `region` fill the baseline's placeholders.
-pub fn plan_repository(
-    live: Option<&Policy>,
-    repository: &str,
-    ctx: &GuardContext,
-    region: &str,
-    partition: &str,
-) -> Result<Plan, PlanError> {
-    let what = format!("repository policy of `{repository}`");
-    refuse_unknown(live, &what)?;
-    let reviewed = reviewed(live, |p| review_repository_policy(p, ctx));
-    let mut after = reviewed.policy.clone();
-    let mut added = Vec::new();
-    if let Some(baseline) = ctx.config.baseline_for(repository) {
-        let base = render_baseline(&baseline.policy, ctx.account, region, partition, repository).map_err(|source| {
-            PlanError::Baseline {
-                repository: repository.to_owned(),
-                source,
-            }
-        })?;
-        for s in base.statements {
-            let present = after
-                .statements
-                .iter()
-                .any(|have| have.sid.is_some() && have.sid == s.sid);
-            if !present {
-                added.push(s.clone());
-                after.statements.push(s);
-            }
-        }
-        // Policy variables in the baseline work only under 2012-10-17. Raising the version
-        // changes the meaning of nothing already there when no live value holds `${`.
-        if !added.is_empty() && base.version == Some(Version::V2012) && after.version != Some(Version::V2012) {
-            let live_has_variables = reviewed
-                .policy
-                .statements
-                .iter()
-                .any(|s| s.to_value().to_string().contains("${"));
-            if !live_has_variables {
-                after.version = Some(Version::V2012);
-            }
-        }
-    }
-    match finish(&what, live, after, reviewed.removals.clone(), added, Vec::new()) {
-        // Removing a disallowed grant never waits on the baseline fitting: write the removals
-        // alone and say why the baseline was not restored.
-        Err(PlanError::TooLarge { source, .. }) => {
-            let finding = format!(
-                "baseline statements not added: the policy would be `{}` characters, over ecr's limit of {}",
-                source.chars,
-                crate::MAX_POLICY_CHARS
-            );
-            finish(
-                &what,
-                live,
-                reviewed.policy,
-                reviewed.removals,
-                Vec::new(),
-                vec![finding],
-            )
-        }
-        other => other,
+fn views_of(r: &Review) -> Views {
+    Views {
+        kept: r.policy.clone(),
+        full: r.full.clone(),
     }
 }
 
-/// Plans the registry policy: keep replication grants to allowed sources and pull-through-cache
-/// grants to the own account, remove every other Allow
-pub fn plan_registry(live: Option<&Policy>, ctx: &GuardContext) -> Result<Plan, PlanError> {
-    refuse_unknown(live, "registry policy")?;
-    let r = reviewed(live, |p| review_registry_policy(p, ctx));
-    finish("registry policy", live, r.policy, r.removals, Vec::new(), Vec::new())
+/// Plans a repository policy (or a creation template's, `repository` being its namespace): the
+/// guard rules on the live policy, then the baseline's statements whose Sid is missing.
+pub fn plan_repository(live: Option<&Policy>, repository: &str, ctx: &GuardContext) -> Result<Plan, PlanError> {
+    let what = format!("repository policy of `{repository}`");
+    plan_repository_like(
+        live,
+        &what,
+        ctx.config.baseline_for(repository).map(|b| &b.policy),
+        repository,
+        ctx,
+    )
+}
+
+/// Plans a repository-policy document with a given baseline (`None`: no baseline applies)
+pub fn plan_repository_like(
+    live: Option<&Policy>,
+    what: &str,
+    baseline: Option<&serde_json::Value>,
+    name: &str,
+    ctx: &GuardContext,
+) -> Result<Plan, PlanError> {
+    refuse_unknown(live, what)?;
+    let reviewed = reviewed(live, |p| review_repository_policy(p, ctx));
+    let mut views = views_of(&reviewed);
+    let mut additions = Vec::new();
+    if let Some(baseline) = baseline {
+        let base = render_baseline(baseline, ctx.account, ctx.region, ctx.partition, name).map_err(|source| {
+            PlanError::Baseline {
+                repository: name.to_owned(),
+                source,
+            }
+        })?;
+        additions = merge_baseline(&mut views, &base, ctx);
+    }
+    finish(what, live, reviewed, views, additions, Vec::new())
 }
 
 /// Sid of the statements this planner manages
 pub const REPLICATION_SID: &str = "EcrPolicyGuardReplication";
 
 /// The actions and resource a replication grant gives, from the config
-fn replication_grant(ctx: &GuardContext, region: &str, partition: &str) -> (Vec<String>, String) {
+fn replication_grant(ctx: &GuardContext) -> (Vec<String>, String) {
     let mut actions = Vec::new();
     if ctx.config.replication_create_repository {
         actions.push("ecr:CreateRepository".to_owned());
     }
     actions.push("ecr:ReplicateImage".to_owned());
     let resource = format!(
-        "arn:{partition}:ecr:{region}:{}:repository/{}",
-        ctx.account, ctx.config.replication_repository_prefix
+        "arn:{}:ecr:{}:{}:repository/{}",
+        ctx.partition, ctx.region, ctx.account, ctx.config.replication_repository_prefix
     );
     (actions, resource)
 }
@@ -230,43 +335,19 @@ fn decision(policy: &Policy, source: &str, action: &str, resource: &str) -> Deci
     evaluate(policy, &request).unwrap_or(Decision::ImplicitDeny)
 }
 
-/// Plans a replication grant for `source` into this registry, merged with what is there
-pub fn plan_replication_grant(
-    live: Option<&Policy>,
-    source: &str,
-    ctx: &GuardContext,
-    region: &str,
-    partition: &str,
-) -> Result<Plan, PlanError> {
-    refuse_unknown(live, "registry policy")?;
-    let unchanged = |findings: Vec<String>| Plan {
-        action: PlanAction::Unchanged,
-        before: live.cloned(),
-        after: live.cloned(),
-        removals: vec![],
-        added: vec![],
-        findings,
-    };
-    if !ctx.config.replication_sources.iter().any(|s| s == source) {
-        return Ok(unchanged(vec![format!(
-            "account `{source}` is not in `replication_sources`: no grant"
-        )]));
-    }
-    let (actions, resource) = replication_grant(ctx, region, partition);
-    // The registry rules first: a grant never writes back a statement enforce-policy removes.
-    let reviewed = reviewed(live, |p| review_registry_policy(p, ctx));
-    let removals = reviewed.removals;
-    let mut after = reviewed.policy;
-    let decisions: Vec<Decision> = actions.iter().map(|a| decision(&after, source, a, &resource)).collect();
+/// Adds `source`'s replication grant to a view unless it already holds it; `Err` is a note
+fn grant_one(view: &mut Policy, source: &str, ctx: &GuardContext) -> Result<Option<Statement>, String> {
+    let (actions, resource) = replication_grant(ctx);
+    let decisions: Vec<Decision> = actions.iter().map(|a| decision(view, source, a, &resource)).collect();
     if decisions.iter().all(|d| *d == Decision::Allow) {
-        return finish("registry policy", live, after, removals, Vec::new(), Vec::new());
+        return Ok(None);
     }
     if decisions.contains(&Decision::ExplicitDeny) {
-        return Ok(unchanged(vec![format!(
+        return Err(format!(
             "a Deny statement in the registry policy blocks replication from `{source}`: not overridden"
-        )]));
+        ));
     }
-    let principal = format!("arn:{partition}:iam::{source}:root");
+    let principal = format!("arn:{}:iam::{source}:root", ctx.partition);
     let wanted = Statement {
         sid: Some(REPLICATION_SID.to_owned()),
         effect: Effect::Allow,
@@ -279,24 +360,24 @@ pub fn plan_replication_grant(
         }),
         action: ListBlock {
             negated: false,
-            values: OneOrMany::Many(actions.clone()),
+            values: OneOrMany::Many(actions),
         },
         resource: Some(ListBlock {
             negated: false,
-            values: OneOrMany::Many(vec![resource.clone()]),
+            values: OneOrMany::Many(vec![resource]),
         }),
         condition: None,
         extra: Default::default(),
     };
     let shape = normalize_statement(&wanted);
     // Merge into a statement we manage with the same actions and resource, if there is one.
-    let managed = after.statements.iter_mut().find(|s| {
+    let managed = view.statements.iter_mut().find(|s| {
         let ours = s.sid.as_deref().is_some_and(|sid| sid.starts_with(REPLICATION_SID));
         let n = normalize_statement(s);
         let only_aws = matches!(&s.principal, Some(PrincipalBlock { negated: false, principal: Principal::Map(m) }) if m.len() == 1 && m.contains_key(&PrincipalKind::Aws));
         ours && only_aws && n.effect == shape.effect && n.action == shape.action && n.resource == shape.resource && n.condition.is_empty()
     });
-    let added = match managed {
+    Ok(Some(match managed {
         Some(s) => {
             if let Some(PrincipalBlock {
                 principal: Principal::Map(m),
@@ -311,17 +392,73 @@ pub fn plan_replication_grant(
         }
         None => {
             let mut s = wanted;
-            let taken = |sid: &str| after.statements.iter().any(|x| x.sid.as_deref() == Some(sid));
+            let taken = |sid: &str| view.statements.iter().any(|x| x.sid.as_deref() == Some(sid));
             let mut n = 2;
             while s.sid.as_deref().is_some_and(taken) {
                 s.sid = Some(format!("{REPLICATION_SID}{n}"));
                 n += 1;
             }
-            after.statements.push(s.clone());
+            view.statements.push(s.clone());
             s
         }
-    };
-    finish("registry policy", live, after, removals, vec![added], Vec::new())
+    }))
+}
+
+/// Plans the registry policy: the registry rules (scope V2) on the live policy, the registry
+/// baseline's statements whose Sid is missing, and a replication grant for every account in
+/// `replication_sources` that does not hold one (a grant the policy's own Deny blocks is noted,
+/// never overridden)
+pub fn plan_registry(live: Option<&Policy>, ctx: &GuardContext) -> Result<Plan, PlanError> {
+    let what = "registry policy";
+    refuse_unknown(live, what)?;
+    let reviewed = reviewed(live, |p| review_registry_policy(p, ctx));
+    let mut views = views_of(&reviewed);
+    let mut additions = Vec::new();
+    if let Some(baseline) = &ctx.config.registry_baseline {
+        let base = render_baseline(baseline, ctx.account, ctx.region, ctx.partition, "").map_err(|source| {
+            PlanError::Baseline {
+                repository: "registry".to_owned(),
+                source,
+            }
+        })?;
+        additions = merge_baseline(&mut views, &base, ctx);
+    }
+    let mut notes = Vec::new();
+    let enforced = ctx.config.rule_mode(Rule::Replication) == Mode::Enforce;
+    for source in &ctx.config.replication_sources {
+        views.each(Rule::Replication, ctx, |view, full| {
+            match grant_one(view, source, ctx) {
+                Ok(Some(statement)) if full => additions.push(Addition {
+                    rule: Rule::Replication,
+                    statement,
+                    applied: enforced,
+                }),
+                Err(note) if full => notes.push(note),
+                _ => {}
+            }
+        });
+    }
+    finish(what, live, reviewed, views, additions, notes)
+}
+
+/// Plans the registry policy after a replication from `source` failed: refused (a note, nothing
+/// planned) unless `source` is in `replication_sources`; otherwise [`plan_registry`], which
+/// grants every source that lacks its grant
+pub fn plan_replication_grant(live: Option<&Policy>, source: &str, ctx: &GuardContext) -> Result<Plan, PlanError> {
+    refuse_unknown(live, "registry policy")?;
+    if !ctx.config.replication_sources.iter().any(|s| s == source) {
+        return Ok(Plan {
+            action: PlanAction::Unchanged,
+            would: PlanAction::Unchanged,
+            before: live.cloned(),
+            after: live.cloned(),
+            would_after: live.cloned(),
+            findings: vec![],
+            additions: vec![],
+            notes: vec![format!("account `{source}` is not in `replication_sources`: no grant")],
+        });
+    }
+    plan_registry(live, ctx)
 }
 
 #[cfg(test)]
@@ -331,35 +468,43 @@ mod tests {
 
     const OWN: &str = "123456789012";
 
+    /// The test config with `extra` (`,"key":value...`) merged over it
     fn config(extra: &str) -> GuardConfig {
-        GuardConfig::parse(&format!(
-            r#"{{"mode":"enforce","trusted_accounts":{{"111122223333":"pull"}},"replication_sources":["777788889999","777788880000"]{extra}}}"#
-        ))
-        .unwrap()
+        let mut base = serde_json::json!({"mode":"enforce","trusted_accounts":{"111122223333":"pull"},
+            "replication_sources":["777788889999","777788880000"]});
+        let extra: serde_json::Value = serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        GuardConfig::parse(&base.to_string()).unwrap()
+    }
+
+    fn ctx(c: &GuardConfig) -> GuardContext<'_> {
+        GuardContext::new(c, OWN, "us-east-1", "aws")
     }
 
     const BASELINE: &str = r#","baselines":[{"match":"team-*","policy":{"Version":"2012-10-17","Statement":[
         {"Sid":"BaselinePull","Effect":"Allow","Principal":{"AWS":"arn:${Partition}:iam::111122223333:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}}]"#;
 
+    fn sids(p: &Policy) -> Vec<String> {
+        p.statements.iter().map(|s| s.sid.clone().unwrap_or_default()).collect()
+    }
+
     #[test]
     fn baseline_on_new_repository_then_fixed_point() {
         let c = config(BASELINE);
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
-        let plan = plan_repository(None, "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let plan = plan_repository(None, "team-a", &ctx(&c)).unwrap();
         let PlanAction::Put(text) = &plan.action else {
             panic!("{plan:?}")
         };
-        assert_eq!(plan.added.len(), 1);
+        assert_eq!(plan.added().count(), 1);
         // Our own write comes back as the live policy: nothing more to do.
         let live = Policy::parse(text).unwrap();
-        let again = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let again = plan_repository(Some(&live), "team-a", &ctx(&c)).unwrap();
         assert_eq!(again.action, PlanAction::Unchanged);
         // No baseline for other names, no policy: nothing.
         assert_eq!(
-            plan_repository(None, "other", &ctx, "us-east-1", "aws").unwrap().action,
+            plan_repository(None, "other", &ctx(&c)).unwrap().action,
             PlanAction::Unchanged
         );
     }
@@ -367,39 +512,42 @@ mod tests {
     #[test]
     fn baseline_merges_by_sid_and_guard_still_applies() {
         let c = config(BASELINE);
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
         let live = Policy::parse(
             r#"{"Version":"2012-10-17","Statement":[
             {"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"},
             {"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#,
         )
         .unwrap();
-        let plan = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap();
-        let after = plan.after.unwrap();
-        let sids: Vec<_> = after.statements.iter().map(|s| s.sid.clone().unwrap()).collect();
-        assert_eq!(sids, ["Mine", "BaselinePull"]);
-        assert_eq!(plan.removals.len(), 1);
+        let plan = plan_repository(Some(&live), "team-a", &ctx(&c)).unwrap();
+        assert_eq!(sids(&plan.after.unwrap()), ["Mine", "BaselinePull"]);
+        assert_eq!(plan.findings.len(), 1);
+    }
+
+    #[test]
+    fn report_mode_writes_nothing_and_says_what_it_would() {
+        let c = config(&format!(r#"{BASELINE},"mode":"report""#));
+        let live = Policy::parse(r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#).unwrap();
+        let plan = plan_repository(Some(&live), "team-a", &ctx(&c)).unwrap();
+        assert_eq!(plan.action, PlanAction::Unchanged);
+        let PlanAction::Put(text) = &plan.would else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(sids(&Policy::parse(text).unwrap()), ["BaselinePull"]);
+        assert_eq!(plan.additions.len(), 1);
+        assert!(!plan.additions[0].applied);
+        assert_eq!(plan.added().count(), 0);
     }
 
     #[test]
     fn all_removed_deletes_and_unknown_operator_refuses() {
         let c = config("");
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
         let live = Policy::parse(r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*"}}"#).unwrap();
         assert_eq!(
-            plan_repository(Some(&live), "x", &ctx, "us-east-1", "aws")
-                .unwrap()
-                .action,
+            plan_repository(Some(&live), "x", &ctx(&c)).unwrap().action,
             PlanAction::Delete
         );
         let odd = Policy::parse(r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEqualz":{"a":"b"}}}}"#).unwrap();
-        let e = plan_repository(Some(&odd), "x", &ctx, "us-east-1", "aws").unwrap_err();
+        let e = plan_repository(Some(&odd), "x", &ctx(&c)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "live repository policy of `x`: unknown condition operator `StringEqualz`: refusing to judge it"
@@ -409,10 +557,6 @@ mod tests {
     #[test]
     fn oversize_baseline_is_left_out_but_removals_still_happen() {
         let c = config(BASELINE);
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
         // Given a live policy just under the limit, which the baseline statement would push over
         let stmt = |i: usize| {
             format!(
@@ -440,89 +584,102 @@ mod tests {
             let pad = crate::MAX_POLICY_CHARS - 5 - text(n, 0, extra).len();
             text(n, pad, extra)
         };
-        // Then without a disallowed grant nothing is written, and the finding says why
+        // Then without a disallowed grant nothing is written, and the note says why
         let live = Policy::parse(&fill("")).unwrap();
-        let plan = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let plan = plan_repository(Some(&live), "team-a", &ctx(&c)).unwrap();
         assert_eq!(plan.action, PlanAction::Unchanged);
-        assert!(
-            plan.findings[0].contains("over ecr's limit of 10240"),
-            "{:?}",
-            plan.findings
-        );
+        assert!(plan.notes[0].contains("over ecr's limit of 10240"), "{:?}", plan.notes);
+        assert!(plan.additions.is_empty());
         // And with one, it is removed all the same, the baseline left out
         let live = Policy::parse(&fill(public)).unwrap();
-        let plan = plan_repository(Some(&live), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let plan = plan_repository(Some(&live), "team-a", &ctx(&c)).unwrap();
         let PlanAction::Put(written) = &plan.action else {
             panic!("{:?}", plan.action)
         };
         assert!(written.chars().count() <= crate::MAX_POLICY_CHARS);
-        assert_eq!(plan.removals.len(), 1);
-        assert!(plan.added.is_empty());
         assert_eq!(plan.findings.len(), 1);
+        assert_eq!(plan.added().count(), 0);
+        assert_eq!(plan.notes.len(), 1);
     }
 
     #[test]
     fn baseline_raises_the_version_only_when_nothing_live_changes_meaning() {
         let c = config(BASELINE);
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
         let old = Policy::parse(r#"{"Version":"2008-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*"}]}"#).unwrap();
-        let plan = plan_repository(Some(&old), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let plan = plan_repository(Some(&old), "team-a", &ctx(&c)).unwrap();
         assert_eq!(plan.after.unwrap().version, Some(Version::V2012));
         let vars = Policy::parse(r#"{"Version":"2008-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:username}"}]}"#).unwrap();
-        let plan = plan_repository(Some(&vars), "team-a", &ctx, "us-east-1", "aws").unwrap();
+        let plan = plan_repository(Some(&vars), "team-a", &ctx(&c)).unwrap();
         assert_eq!(plan.after.unwrap().version, Some(Version::V2008));
     }
 
     #[test]
     fn a_grant_never_writes_back_a_disallowed_statement() {
         let c = config("");
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
         let live = Policy::parse(r#"{"Statement":[{"Sid":"Stranger","Effect":"Allow","Principal":{"AWS":"999999999999"},"Action":"ecr:ReplicateImage","Resource":"*"}]}"#).unwrap();
-        let plan = plan_replication_grant(Some(&live), "777788889999", &ctx, "us-east-1", "aws").unwrap();
-        assert_eq!(plan.removals.len(), 1);
-        let sids: Vec<_> = plan
-            .after
-            .unwrap()
-            .statements
-            .iter()
-            .map(|s| s.sid.clone().unwrap())
-            .collect();
-        assert_eq!(sids, [REPLICATION_SID]);
+        let plan = plan_replication_grant(Some(&live), "777788889999", &ctx(&c)).unwrap();
+        assert_eq!(plan.findings.len(), 1);
+        assert_eq!(sids(&plan.after.unwrap()), [REPLICATION_SID]);
     }
 
     #[test]
-    fn replication_grant_merges_refuses_and_converges() {
+    fn replication_grants_every_source_refuses_others_and_converges() {
         let c = config("");
-        let ctx = GuardContext {
-            config: &c,
-            account: OWN,
-        };
-        let p1 = plan_replication_grant(None, "777788889999", &ctx, "us-east-1", "aws").unwrap();
+        let p1 = plan_replication_grant(None, "777788889999", &ctx(&c)).unwrap();
         let PlanAction::Put(t1) = &p1.action else { panic!() };
         let live = Policy::parse(t1).unwrap();
-        let p2 = plan_replication_grant(Some(&live), "777788880000", &ctx, "us-east-1", "aws").unwrap();
-        let after = p2.after.clone().unwrap();
-        assert_eq!(after.statements.len(), 1, "merged into the managed statement");
-        let PlanAction::Put(t2) = &p2.action else { panic!() };
-        let live2 = Policy::parse(t2).unwrap();
+        assert_eq!(
+            live.statements.len(),
+            1,
+            "both sources merged into the managed statement"
+        );
+        assert_eq!(p1.additions.len(), 2);
         for src in ["777788889999", "777788880000"] {
             assert_eq!(
-                plan_replication_grant(Some(&live2), src, &ctx, "us-east-1", "aws")
-                    .unwrap()
-                    .action,
+                plan_replication_grant(Some(&live), src, &ctx(&c)).unwrap().action,
                 PlanAction::Unchanged
             );
         }
-        let refused = plan_replication_grant(Some(&live2), "999999999999", &ctx, "us-east-1", "aws").unwrap();
+        let refused = plan_replication_grant(Some(&live), "999999999999", &ctx(&c)).unwrap();
         assert_eq!(refused.action, PlanAction::Unchanged);
-        assert_eq!(refused.findings.len(), 1);
+        assert_eq!(refused.notes.len(), 1);
         // And the registry guard accepts what we wrote.
-        assert_eq!(plan_registry(Some(&live2), &ctx).unwrap().action, PlanAction::Unchanged);
+        assert_eq!(
+            plan_registry(Some(&live), &ctx(&c)).unwrap().action,
+            PlanAction::Unchanged
+        );
+    }
+
+    #[test]
+    fn registry_baseline_is_restored_beside_replication() {
+        let c = config(
+            r#","org_id":"o-abc123def4","registry_baseline":{"Version":"2012-10-17","Statement":[
+            {"Sid":"OrgPull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],
+             "Resource":"arn:${Partition}:ecr:${Region}:${AccountId}:repository/*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"${aws:ResourceOrgID}"}}}]}"#,
+        );
+        // Deleted registry policy: the baseline and both grants come back.
+        let plan = plan_registry(None, &ctx(&c)).unwrap();
+        let after = plan.after.clone().unwrap();
+        assert_eq!(sids(&after), ["OrgPull", REPLICATION_SID]);
+        assert!(after
+            .to_json()
+            .contains("arn:aws:ecr:us-east-1:123456789012:repository/*"));
+        let live = Policy::parse(&after.to_json()).unwrap();
+        assert_eq!(
+            plan_registry(Some(&live), &ctx(&c)).unwrap().action,
+            PlanAction::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_deny_blocking_replication_is_noted_not_overridden() {
+        let c = config("");
+        let live = Policy::parse(
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:ReplicateImage","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let plan = plan_registry(Some(&live), &ctx(&c)).unwrap();
+        assert_eq!(plan.action, PlanAction::Unchanged);
+        assert_eq!(plan.notes.len(), 2);
     }
 }

@@ -42,6 +42,18 @@ pub fn wildcard_match(pattern: &str, text: &str, case_insensitive: bool) -> bool
     match_tokens(&toks, text, case_insensitive)
 }
 
+/// True when every text `inner` can match is matched by `outer` (both are patterns). Sound but
+/// not complete: a pattern with wildcards is covered only by an `outer` ending in `*` that
+/// matches the pattern's literal start, since such an `outer` then matches that start followed
+/// by anything.
+pub fn covers(outer: &str, inner: &str) -> bool {
+    if !has_wildcard(inner) {
+        return wildcard_match(outer, inner, false);
+    }
+    let start = inner.split(['*', '?']).next().unwrap_or_default();
+    outer.ends_with('*') && wildcard_match(outer, start, false)
+}
+
 /// Matches compiled tokens against text
 pub fn match_tokens(pattern: &[Tok], text: &str, case_insensitive: bool) -> bool {
     let chars: Vec<char> = text.chars().collect();
@@ -88,6 +100,17 @@ fn glob<P, T>(pat: &[P], text: &[T], is_any: impl Fn(&P) -> bool, one: impl Fn(&
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covers_is_sound() {
+        assert!(covers("sandbox-*", "sandbox-*"));
+        assert!(covers("sandbox-*", "sandbox-a?b*"));
+        assert!(covers("*", "*"));
+        assert!(!covers("sandbox-?", "sandbox-*"));
+        assert!(!covers("sandbox-*", "*"));
+        assert!(!covers("te*m/", "team/*"));
+        assert!(covers("team/*", "team/api"));
+    }
 
     #[test]
     fn basics() {

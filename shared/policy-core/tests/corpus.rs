@@ -33,6 +33,14 @@ struct Case {
     unknown_operators: Option<Vec<String>>,
     unknown_actions: Option<Vec<String>>,
     registry: Option<bool>,
+    /// Fields merged over the fixed guard config (`guard` cases)
+    config: Option<Value>,
+    /// Findings that keep the grant (`guard` cases): `service-unpinned` kept by config
+    kept: Option<Vec<RemovalExpectation>>,
+    /// What `${aws:ResourceAccount}` resolves to (`access` cases)
+    resource_account: Option<String>,
+    /// What `${aws:ResourceOrgID}` resolves to (`access` cases)
+    org_id: Option<String>,
     expected: Option<Value>,
 }
 
@@ -43,7 +51,7 @@ const GUARD_CONFIG: &str = r#"{"mode":"enforce","org_id":"o-a1b2c3d4e5","org_acc
     "replication_sources":["777788889999"]}"#;
 const GUARD_ACCOUNT: &str = "123456789012";
 
-#[derive(Deserialize, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
 struct RemovalExpectation {
     rule: String,
@@ -234,7 +242,16 @@ fn run(case: &Case) -> Result<(), String> {
         "access" => {
             let p = parse(case.policy.as_ref().expect("`policy`"));
             let want: Vec<AccessExpectation> = serde_json::from_value(expected()).expect("access expectations");
-            let got = analyze(&p);
+            let resolver = policy_core::Resolver {
+                variables: p.variables_enabled(),
+                account: case.resource_account.as_deref(),
+                org: case.org_id.as_deref(),
+            };
+            let got = if case.resource_account.is_some() || case.org_id.is_some() {
+                policy_core::analyze_with(&p, &resolver)
+            } else {
+                analyze(&p)
+            };
             let got: Vec<(usize, BTreeSet<String>, String)> = got
                 .iter()
                 .map(|a| {
@@ -253,30 +270,46 @@ fn run(case: &Case) -> Result<(), String> {
         "guard" => {
             let v = case.policy.as_ref().expect("`policy`");
             let p = parse(v);
-            let config = policy_core::GuardConfig::parse(GUARD_CONFIG).unwrap();
-            let ctx = policy_core::GuardContext {
-                config: &config,
-                account: GUARD_ACCOUNT,
-            };
+            let mut config: Value = serde_json::from_str(GUARD_CONFIG).unwrap();
+            for (k, x) in case
+                .config
+                .iter()
+                .flat_map(|c| c.as_object().expect("`config` is an object"))
+            {
+                config[k] = x.clone();
+            }
+            let config = policy_core::GuardConfig::parse(&config.to_string()).map_err(|e| e.to_string())?;
+            let ctx = policy_core::GuardContext::new(&config, GUARD_ACCOUNT, "us-east-1", "aws");
             let review = if case.registry.unwrap_or(false) {
                 policy_core::guard::review_registry_policy(&p, &ctx)
             } else {
                 policy_core::guard::review_repository_policy(&p, &ctx)
             };
+            let expectations = |changes: bool| {
+                let mut got: Vec<RemovalExpectation> = review
+                    .findings
+                    .iter()
+                    .filter(|f| f.disposition.changes() == changes)
+                    .map(|r| RemovalExpectation {
+                        rule: r.rule.as_str().to_owned(),
+                        statement: r.index,
+                        principal: r.principal.clone(),
+                    })
+                    .collect();
+                got.sort();
+                got
+            };
             let mut want: Vec<RemovalExpectation> = serde_json::from_value(expected()).expect("removal expectations");
             want.sort();
-            let mut got: Vec<RemovalExpectation> = review
-                .removals
-                .iter()
-                .map(|r| RemovalExpectation {
-                    rule: r.rule.as_str().to_owned(),
-                    statement: r.index,
-                    principal: r.principal.clone(),
-                })
-                .collect();
-            got.sort();
+            let got = expectations(true);
             if got != want {
                 return Err(format!("removals\n  got:  {got:?}\n  want: {want:?}"));
+            }
+            let mut want_kept = case.kept.clone().unwrap_or_default();
+            want_kept.sort();
+            let got_kept = expectations(false);
+            if got_kept != want_kept {
+                return Err(format!("kept findings\n  got:  {got_kept:?}\n  want: {want_kept:?}"));
             }
             // Nothing removed: the policy is kept exactly as written.
             if want.is_empty() && &review.policy.to_value() != v {
@@ -347,6 +380,11 @@ fn access_cases() {
 #[test]
 fn bypass_cases() {
     run_file("bypass.json");
+}
+
+#[test]
+fn precision_cases() {
+    run_file("precision.json");
 }
 
 #[test]

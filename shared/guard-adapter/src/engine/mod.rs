@@ -1,0 +1,386 @@
+//! The imperative shell every function (and the sweep) shares: read live state, plan with
+//! policy-core, log, write only when the meaning changes. One code path for every entry point:
+//! `handle` turns an event into a target to reconcile ([`reconcile`]), the sweep calls the same
+//! methods, and what comes back is an [`Outcome`].
+
+mod outcome;
+mod reconcile;
+
+pub use outcome::{GrantFinding, HandlerError, Outcome, OutcomeAction};
+pub use reconcile::{FRESH_READ, MAX_READ_TO_WRITE, VERIFY_DELAY};
+
+use crate::{
+    audit::AuditSink,
+    event::{decode, Decoded, GuardEvent},
+    port::EcrPolicies,
+};
+use policy_core::config::GuardConfig;
+use serde_json::Value;
+use std::{sync::Arc, time::Duration};
+
+/// How long to wait for a repository that was just created to be visible
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// Tries in all
+    pub attempts: u32,
+    /// Delay before the second try; doubles each time
+    pub first_delay: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            attempts: 6,
+            first_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The event kinds a function handles
+pub type Accepts = &'static [&'static str];
+
+/// The ECR API actions the engine calls for an event kind. The template gives each function's
+/// role exactly these (checked by tests/template.rs), and the tests below check them against the
+/// calls the engine really makes.
+pub fn ecr_actions(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "repository-created" | "repository-policy-changed" => &[
+            "ecr:DeleteRepositoryPolicy",
+            "ecr:GetRepositoryPolicy",
+            "ecr:SetRepositoryPolicy",
+        ],
+        "registry-policy-changed" => &[
+            "ecr:DeleteRegistryPolicy",
+            "ecr:GetRegistryPolicy",
+            "ecr:PutRegistryPolicy",
+        ],
+        // A grant always leaves a statement (the grant, or the Deny that blocks it): no delete.
+        "replication-failed" => &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
+        "sweep" => &[
+            "ecr:DeleteRegistryPolicy",
+            "ecr:DeleteRepositoryPolicy",
+            "ecr:DescribeRepositories",
+            "ecr:GetRegistryPolicy",
+            "ecr:GetRepositoryPolicy",
+            "ecr:PutRegistryPolicy",
+            "ecr:SetRepositoryPolicy",
+        ],
+        _ => &[],
+    }
+}
+
+/// The ECR API actions a function that accepts these kinds may call
+pub fn ecr_actions_for(accepts: Accepts) -> std::collections::BTreeSet<&'static str> {
+    accepts.iter().flat_map(|k| ecr_actions(k).iter().copied()).collect()
+}
+
+/// The shell: a port, the config and where audit lines go
+pub struct Guard<P> {
+    /// ECR
+    pub ecr: P,
+    /// The config
+    pub config: GuardConfig,
+    /// The guard's roles (their own events are skipped)
+    pub own_role_arns: Vec<String>,
+    /// The registry account, when configured
+    pub own_account: Option<String>,
+    /// Audit lines
+    pub audit: Arc<dyn AuditSink>,
+    /// Waiting for new repositories
+    pub creation_backoff: Backoff,
+    /// Read-back checks after a registry write, against concurrent writers
+    pub registry_attempts: usize,
+    /// Wait before a read-back check (longer than [`MAX_READ_TO_WRITE`])
+    pub verify_delay: Duration,
+}
+
+/// The partition of a region
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else {
+        "aws"
+    }
+}
+
+impl<P: EcrPolicies> Guard<P> {
+    /// Builds a guard with default backoff and stdout audit
+    pub fn new(ecr: P, settings: crate::settings::Settings) -> Self {
+        Guard {
+            ecr,
+            config: settings.config,
+            own_role_arns: settings.own_role_arns,
+            own_account: settings.own_account,
+            audit: Arc::new(crate::audit::StdoutAudit),
+            creation_backoff: Backoff::default(),
+            registry_attempts: 8,
+            verify_delay: VERIFY_DELAY,
+        }
+    }
+
+    /// Decodes an event and acts on it when its kind is in `accepts`
+    pub async fn handle(&self, payload: &Value, accepts: Accepts) -> Result<Outcome, HandlerError> {
+        let decoded = decode(payload, &self.own_role_arns, self.own_account.as_deref())?;
+        let (account, region, event) = match decoded {
+            Decoded::Skip(reason) => return Ok(Outcome::skipped(reason)),
+            Decoded::Event { account, region, event } => (account, region, event),
+        };
+        if !accepts.contains(&event.kind()) {
+            return Ok(Outcome::skipped(format!(
+                "`{}` events are not handled by this function",
+                event.kind()
+            )));
+        }
+        // Boxed: the state machines of the paths nest deeply, and boxing keeps the handler's
+        // future small (and within rustc's layout depth in release builds).
+        match event {
+            GuardEvent::RepositoryCreated { repository } => {
+                Box::pin(self.enforce_repository(&account, &region, &repository, true)).await
+            }
+            GuardEvent::RepositoryPolicyChanged { repository, .. } => {
+                Box::pin(self.enforce_repository(&account, &region, &repository, false)).await
+            }
+            GuardEvent::RegistryPolicyChanged { .. } => Box::pin(self.enforce_registry(&account, &region)).await,
+            GuardEvent::ReplicationFailed { source_account, .. } => {
+                Box::pin(self.grant_replication(&account, &region, &source_account)).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        audit::MemoryAudit,
+        memory::InMemoryEcr,
+        port::{PortError, PortResult},
+        settings::Settings,
+    };
+    use serde_json::json;
+    use std::{collections::BTreeSet, sync::Mutex};
+
+    /// Records the IAM action of every call
+    struct Recording {
+        inner: InMemoryEcr,
+        calls: Mutex<BTreeSet<&'static str>>,
+    }
+
+    impl Recording {
+        fn note(&self, action: &'static str) {
+            self.calls.lock().unwrap().insert(action);
+        }
+    }
+
+    impl EcrPolicies for Recording {
+        async fn get_repository_policy(&self, r: &str) -> PortResult<Option<String>> {
+            self.note("ecr:GetRepositoryPolicy");
+            self.inner.get_repository_policy(r).await
+        }
+        async fn set_repository_policy(&self, r: &str, t: &str) -> PortResult<()> {
+            self.note("ecr:SetRepositoryPolicy");
+            self.inner.set_repository_policy(r, t).await
+        }
+        async fn delete_repository_policy(&self, r: &str) -> PortResult<()> {
+            self.note("ecr:DeleteRepositoryPolicy");
+            self.inner.delete_repository_policy(r).await
+        }
+        async fn get_registry_policy(&self) -> PortResult<Option<String>> {
+            self.note("ecr:GetRegistryPolicy");
+            self.inner.get_registry_policy().await
+        }
+        async fn put_registry_policy(&self, t: &str) -> PortResult<()> {
+            self.note("ecr:PutRegistryPolicy");
+            self.inner.put_registry_policy(t).await
+        }
+        async fn delete_registry_policy(&self) -> PortResult<()> {
+            self.note("ecr:DeleteRegistryPolicy");
+            self.inner.delete_registry_policy().await
+        }
+        async fn list_repositories(&self) -> PortResult<Vec<String>> {
+            self.note("ecr:DescribeRepositories");
+            self.inner.list_repositories().await
+        }
+    }
+
+    const CONFIG: &str = r#"{"mode":"enforce","replication_sources":["777788889999"],"baselines":[{"match":"team-*","policy":{"Version":"2012-10-17",
+        "Statement":[{"Sid":"Own","Effect":"Allow","Principal":{"AWS":"arn:${Partition}:iam::${AccountId}:root"},"Action":"ecr:*"}]}}]}"#;
+    const PUBLIC: &str = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]}"#;
+    const MIXED_REGISTRY: &str = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["999988887777","123456789012"]},"Action":"ecr:ReplicateImage","Resource":"*"}]}"#;
+    const NO_SOURCES: &str = r#"{"mode":"enforce"}"#;
+    const BAD_REGISTRY: &str = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"ecr:ReplicateImage","Resource":"*"}]}"#;
+
+    fn guard(config: &str) -> (Guard<Recording>, Arc<MemoryAudit>) {
+        let settings = Settings::from_vars(|k| (k == "GUARD_CONFIG").then(|| config.to_owned())).unwrap();
+        let ecr = Recording {
+            inner: InMemoryEcr::new(),
+            calls: Mutex::new(BTreeSet::new()),
+        };
+        let mut g = Guard::new(ecr, settings);
+        let audit = Arc::new(MemoryAudit::default());
+        g.audit = audit.clone();
+        g.creation_backoff = Backoff {
+            attempts: 2,
+            first_delay: Duration::from_millis(1),
+        };
+        (g, audit)
+    }
+
+    fn event(name: &str, params: Value, extra: Value) -> Value {
+        let mut detail = json!({"eventSource":"ecr.amazonaws.com","eventName":name,"requestParameters":params});
+        if let (Some(d), Value::Object(x)) = (detail.as_object_mut(), extra) {
+            d.extend(x);
+        }
+        json!({"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"123456789012","region":"us-east-1","detail":detail})
+    }
+
+    fn replication_failed() -> Value {
+        json!({"source":"aws.ecr","detail-type":"ECR Replication Action","account":"123456789012","region":"us-east-1",
+            "detail":{"result":"FAILED","source-account":"777788889999","repository-name":"app"}})
+    }
+
+    #[tokio::test]
+    async fn declared_actions_are_exactly_the_calls_made() {
+        let all: Accepts = &[
+            "repository-created",
+            "repository-policy-changed",
+            "registry-policy-changed",
+            "replication-failed",
+        ];
+        for kind in all {
+            // Without replication sources a registry policy can end up empty (deleted).
+            let (g, _) = guard(if *kind == "registry-policy-changed" {
+                NO_SOURCES
+            } else {
+                CONFIG
+            });
+            // Drive every path of this kind: a put and a delete where the kind can do both.
+            match *kind {
+                "repository-created" | "repository-policy-changed" => {
+                    let name = if *kind == "repository-created" {
+                        "CreateRepository"
+                    } else {
+                        "SetRepositoryPolicy"
+                    };
+                    g.ecr.inner.put_repository("team-a", None);
+                    g.ecr.inner.put_repository("svc", Some(PUBLIC));
+                    for repo in ["team-a", "svc"] {
+                        let out = g
+                            .handle(&event(name, json!({"repositoryName": repo}), json!({})), all)
+                            .await
+                            .unwrap();
+                        assert_eq!(out.action, OutcomeAction::Written, "{kind} {repo}");
+                    }
+                }
+                "registry-policy-changed" => {
+                    for text in [MIXED_REGISTRY, BAD_REGISTRY] {
+                        g.ecr.inner.put_registry(Some(text));
+                        let out = g
+                            .handle(&event("PutRegistryPolicy", json!({}), json!({})), all)
+                            .await
+                            .unwrap();
+                        assert_eq!(out.action, OutcomeAction::Written, "{kind}");
+                    }
+                }
+                "sweep" => {
+                    g.ecr.inner.put_repository("team-a", None);
+                    g.ecr.inner.put_repository("svc", Some(PUBLIC));
+                    g.ecr.inner.put_registry(Some(MIXED_REGISTRY));
+                    let s = g
+                        .sweep("123456789012", "us-east-1", Default::default(), &|_, _| {})
+                        .await
+                        .unwrap();
+                    assert_eq!((s.changed, s.registry), (2, Some(OutcomeAction::Written)));
+                    g.ecr.inner.put_registry(Some(BAD_REGISTRY));
+                    let s = g
+                        .sweep("123456789012", "us-east-1", Default::default(), &|_, _| {})
+                        .await
+                        .unwrap();
+                    assert_eq!((s.compliant, s.registry), (2, Some(OutcomeAction::Written)));
+                }
+                _ => {
+                    let out = g.handle(&replication_failed(), all).await.unwrap();
+                    assert_eq!(out.action, OutcomeAction::Written);
+                }
+            }
+            let calls: BTreeSet<&str> = g.ecr.calls.lock().unwrap().clone();
+            let declared: BTreeSet<&str> = ecr_actions(kind).iter().copied().collect();
+            assert_eq!(calls, declared, "{kind}");
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retryable_and_write_nothing() {
+        let (g, _) = guard(CONFIG);
+        g.ecr.inner.put_repository("svc", Some(PUBLIC));
+        g.ecr.inner.fail_next(PortError::Transient {
+            operation: "GetRepositoryPolicy",
+            message: "ThrottlingException: rate exceeded".into(),
+        });
+        let err = g
+            .handle(
+                &event("SetRepositoryPolicy", json!({"repositoryName":"svc"}), json!({})),
+                &["repository-policy-changed"],
+            )
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable());
+        let diag: lambda_runtime::Diagnostic = err.into();
+        assert_eq!(diag.error_type, "Retryable.EcrError");
+        assert_eq!(g.ecr.inner.writes(), 0);
+        assert_eq!(g.ecr.inner.repository_policy("svc").as_deref(), Some(PUBLIC));
+    }
+
+    #[tokio::test]
+    async fn unreadable_or_unknown_live_policies_are_left_alone() {
+        let (g, audit) = guard(CONFIG);
+        let odd = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEqualz":{"aws:SourceIp":"1.2.3.4"}}}]}"#;
+        g.ecr.inner.put_repository("odd", Some(odd));
+        g.ecr.inner.put_repository(
+            "broken",
+            Some(r#"{"Statement":[{"Effect":"Allow","Effect":"Deny","Action":"*"}]}"#),
+        );
+        let accepts: Accepts = &["repository-policy-changed"];
+        let e = g
+            .handle(
+                &event("SetRepositoryPolicy", json!({"repositoryName":"odd"}), json!({})),
+                accepts,
+            )
+            .await
+            .unwrap_err();
+        assert!(!e.is_retryable());
+        assert!(
+            e.to_string().contains("unknown condition operator `StringEqualz`"),
+            "{e}"
+        );
+        let e = g
+            .handle(
+                &event("SetRepositoryPolicy", json!({"repositoryName":"broken"}), json!({})),
+                accepts,
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("duplicate key `Effect`"), "{e}");
+        assert_eq!(g.ecr.inner.writes(), 0);
+        assert!(audit.lines().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_repository_deleted_before_we_look_is_skipped() {
+        let (g, _) = guard(CONFIG);
+        let out = g
+            .handle(
+                &event("SetRepositoryPolicy", json!({"repositoryName":"gone"}), json!({})),
+                &["repository-policy-changed"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.action, OutcomeAction::Skipped);
+    }
+}
