@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use aws_sdk_ecr::config::{BehaviorVersion, Credentials, Region};
-use guard_adapter::{audit::MemoryAudit, engine::Backoff, sdk::SdkEcr, EcrPolicies, Guard, PortError, Settings};
+use guard_adapter::{
+    audit::MemoryAudit, engine::Backoff, port::CreationTemplate, sdk::SdkEcr, EcrPolicies, Guard, PortError, Settings,
+};
 use serde_json::Value;
 use std::{
     io::{Read, Write},
@@ -139,6 +141,20 @@ impl<P: EcrPolicies> EcrPolicies for Counting<P> {
     }
     async fn list_repositories(&self) -> Result<Vec<String>, PortError> {
         self.inner.list_repositories().await
+    }
+    async fn list_creation_templates(&self) -> Result<Vec<CreationTemplate>, PortError> {
+        self.inner.list_creation_templates().await
+    }
+    async fn get_creation_template(&self, prefix: &str) -> Result<Option<CreationTemplate>, PortError> {
+        self.inner.get_creation_template(prefix).await
+    }
+    async fn update_creation_template(&self, t: &CreationTemplate) -> Result<(), PortError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.update_creation_template(t).await
+    }
+    async fn create_creation_template(&self, t: &CreationTemplate) -> Result<(), PortError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.create_creation_template(t).await
     }
 }
 

@@ -209,9 +209,13 @@ async fn sweep_lambda_handles_a_scheduled_event_and_the_registry() {
     assert_eq!(s.registry, Some(OutcomeAction::Written));
     assert_eq!(
         s.findings_by_rule,
-        BTreeMap::from([("public", 1), ("registry-grant", 1)])
+        BTreeMap::from([("public", 1), ("foreign-account", 1)])
     );
-    assert_eq!(registry_policy().await, None);
+    // The stranger is gone; the sweep granted the configured replication source.
+    let registry = registry_policy().await.unwrap();
+    assert_eq!(sids(&registry), ["EcrPolicyGuardReplication"]);
+    assert!(!registry.to_string().contains("999988887777"));
+    assert!(registry.to_string().contains("777788889999"));
     // A payload naming another account is refused.
     let mut other = event("scheduled-sweep.json");
     other["account"] = json!("999988887777");

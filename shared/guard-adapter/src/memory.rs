@@ -1,7 +1,7 @@
 //! An in-memory [`EcrPolicies`] for unit tests of the shell: a registry policy, repositories
 //! with optional policies, a write counter, and failures that can be queued.
 
-use crate::port::{EcrPolicies, PortError, PortResult};
+use crate::port::{CreationTemplate, EcrPolicies, PortError, PortResult};
 use std::{
     collections::{BTreeMap, VecDeque},
     sync::Mutex,
@@ -11,6 +11,7 @@ use std::{
 struct State {
     repositories: BTreeMap<String, Option<String>>,
     registry: Option<String>,
+    templates: BTreeMap<String, CreationTemplate>,
     writes: usize,
     failures: VecDeque<PortError>,
 }
@@ -46,6 +47,16 @@ impl InMemoryEcr {
     /// The policy of a repository
     pub fn repository_policy(&self, name: &str) -> Option<String> {
         self.with(|s| s.repositories.get(name).cloned().flatten())
+    }
+
+    /// Adds or replaces a creation template directly (not counted as a write)
+    pub fn put_template(&self, template: CreationTemplate) {
+        self.with(|s| s.templates.insert(template.prefix.clone(), template));
+    }
+
+    /// A creation template
+    pub fn template(&self, prefix: &str) -> Option<CreationTemplate> {
+        self.with(|s| s.templates.get(prefix).cloned())
     }
 
     /// The registry policy
@@ -125,5 +136,45 @@ impl EcrPolicies for InMemoryEcr {
     async fn list_repositories(&self) -> PortResult<Vec<String>> {
         self.check()?;
         Ok(self.with(|s| s.repositories.keys().cloned().collect()))
+    }
+
+    async fn list_creation_templates(&self) -> PortResult<Vec<CreationTemplate>> {
+        self.check()?;
+        Ok(self.with(|s| s.templates.values().cloned().collect()))
+    }
+
+    async fn get_creation_template(&self, prefix: &str) -> PortResult<Option<CreationTemplate>> {
+        self.check()?;
+        Ok(self.template(prefix))
+    }
+
+    async fn update_creation_template(&self, template: &CreationTemplate) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| match s.templates.get_mut(&template.prefix) {
+            Some(t) => {
+                *t = template.clone();
+                s.writes += 1;
+                Ok(())
+            }
+            None => Err(PortError::Rejected {
+                operation: "UpdateRepositoryCreationTemplate",
+                message: format!("TemplateNotFoundException: `{}`", template.prefix),
+            }),
+        })
+    }
+
+    async fn create_creation_template(&self, template: &CreationTemplate) -> PortResult<()> {
+        self.check()?;
+        self.with(|s| {
+            if s.templates.contains_key(&template.prefix) {
+                return Err(PortError::Rejected {
+                    operation: "CreateRepositoryCreationTemplate",
+                    message: format!("TemplateAlreadyExistsException: `{}`", template.prefix),
+                });
+            }
+            s.templates.insert(template.prefix.clone(), template.clone());
+            s.writes += 1;
+            Ok(())
+        })
     }
 }

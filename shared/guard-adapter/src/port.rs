@@ -38,6 +38,32 @@ impl PortError {
 /// Result of an ECR call
 pub type PortResult<T> = Result<T, PortError>;
 
+/// A repository creation template with every field ECR returns, so an update can send back
+/// everything but the policy unchanged
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CreationTemplate {
+    /// The namespace (`team`, `team/api`) or `ROOT`
+    pub prefix: String,
+    /// `repositoryPolicy`: JSON text, `None` when the template has none
+    pub repository_policy: Option<String>,
+    /// `description`
+    pub description: Option<String>,
+    /// `appliedFor`: `REPLICATION`, `PULL_THROUGH_CACHE`, `CREATE_ON_PUSH`
+    pub applied_for: Vec<String>,
+    /// `imageTagMutability`
+    pub image_tag_mutability: Option<String>,
+    /// `imageTagMutabilityExclusionFilters`: (filter type, filter)
+    pub image_tag_mutability_exclusion_filters: Vec<(String, String)>,
+    /// `encryptionConfiguration`: (type, KMS key)
+    pub encryption: Option<(String, Option<String>)>,
+    /// `resourceTags`: (key, value)
+    pub resource_tags: Vec<(String, String)>,
+    /// `lifecyclePolicy`
+    pub lifecycle_policy: Option<String>,
+    /// `customRoleArn`
+    pub custom_role_arn: Option<String>,
+}
+
 /// The ECR operations the guard uses, for one registry
 pub trait EcrPolicies: Send + Sync {
     /// `GetRepositoryPolicy`; `None` when the repository has no policy
@@ -54,4 +80,12 @@ pub trait EcrPolicies: Send + Sync {
     fn delete_registry_policy(&self) -> impl Future<Output = PortResult<()>> + Send;
     /// `DescribeRepositories`, every page: repository names
     fn list_repositories(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// `DescribeRepositoryCreationTemplates`, every page
+    fn list_creation_templates(&self) -> impl Future<Output = PortResult<Vec<CreationTemplate>>> + Send;
+    /// `DescribeRepositoryCreationTemplates` for one prefix; `None` when there is no such template
+    fn get_creation_template(&self, prefix: &str) -> impl Future<Output = PortResult<Option<CreationTemplate>>> + Send;
+    /// `UpdateRepositoryCreationTemplate` with every field of `template`
+    fn update_creation_template(&self, template: &CreationTemplate) -> impl Future<Output = PortResult<()>> + Send;
+    /// `CreateRepositoryCreationTemplate`
+    fn create_creation_template(&self, template: &CreationTemplate) -> impl Future<Output = PortResult<()>> + Send;
 }

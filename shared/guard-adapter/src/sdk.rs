@@ -1,10 +1,15 @@
 //! [`EcrPolicies`] over `aws-sdk-ecr`. SDK errors are mapped here, once: the not-found codes
 //! become `None`, throttling and server errors become retryable.
 
-use crate::port::{EcrPolicies, PortError, PortResult};
+use crate::port::{CreationTemplate, EcrPolicies, PortError, PortResult};
 use aws_sdk_ecr::{
     config::http::HttpResponse,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    types::{
+        EncryptionConfigurationForRepositoryCreationTemplate, EncryptionType, ImageTagMutability,
+        ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, RctAppliedFor,
+        RepositoryCreationTemplate, Tag,
+    },
     Client,
 };
 
@@ -55,6 +60,92 @@ where
 
 fn is_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, code: &str) -> bool {
     err.code() == Some(code)
+}
+
+fn from_sdk(t: RepositoryCreationTemplate) -> CreationTemplate {
+    CreationTemplate {
+        prefix: t.prefix.clone().unwrap_or_default(),
+        repository_policy: t.repository_policy.clone().filter(|p| !p.trim().is_empty()),
+        description: t.description.clone(),
+        applied_for: t.applied_for().iter().map(|a| a.as_str().to_owned()).collect(),
+        image_tag_mutability: t.image_tag_mutability().map(|m| m.as_str().to_owned()),
+        image_tag_mutability_exclusion_filters: t
+            .image_tag_mutability_exclusion_filters()
+            .iter()
+            .map(|f| (f.filter_type.as_str().to_owned(), f.filter.clone()))
+            .collect(),
+        encryption: t
+            .encryption_configuration()
+            .map(|e| (e.encryption_type.as_str().to_owned(), e.kms_key.clone())),
+        resource_tags: t
+            .resource_tags()
+            .iter()
+            .map(|x| (x.key.clone(), x.value.clone()))
+            .collect(),
+        lifecycle_policy: t.lifecycle_policy.clone(),
+        custom_role_arn: t.custom_role_arn.clone(),
+    }
+}
+
+fn build_error(operation: &'static str, e: impl std::fmt::Display) -> PortError {
+    PortError::Rejected {
+        operation,
+        message: e.to_string(),
+    }
+}
+
+/// The SDK values of a template's fields (everything `CreateRepositoryCreationTemplate` and
+/// `UpdateRepositoryCreationTemplate` take)
+struct SdkFields {
+    applied_for: Vec<RctAppliedFor>,
+    mutability: Option<ImageTagMutability>,
+    filters: Option<Vec<ImageTagMutabilityExclusionFilter>>,
+    encryption: Option<EncryptionConfigurationForRepositoryCreationTemplate>,
+    tags: Option<Vec<Tag>>,
+}
+
+fn to_sdk(t: &CreationTemplate, operation: &'static str) -> PortResult<SdkFields> {
+    let filters = t
+        .image_tag_mutability_exclusion_filters
+        .iter()
+        .map(|(kind, filter)| {
+            ImageTagMutabilityExclusionFilter::builder()
+                .filter_type(ImageTagMutabilityExclusionFilterType::from(kind.as_str()))
+                .filter(filter)
+                .build()
+                .map_err(|e| build_error(operation, e))
+        })
+        .collect::<PortResult<Vec<_>>>()?;
+    let tags = t
+        .resource_tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| build_error(operation, e))
+        })
+        .collect::<PortResult<Vec<_>>>()?;
+    let encryption = t
+        .encryption
+        .as_ref()
+        .map(|(kind, key)| {
+            EncryptionConfigurationForRepositoryCreationTemplate::builder()
+                .encryption_type(EncryptionType::from(kind.as_str()))
+                .set_kms_key(key.clone())
+                .build()
+                .map_err(|e| build_error(operation, e))
+        })
+        .transpose()?;
+    Ok(SdkFields {
+        applied_for: t.applied_for.iter().map(|a| RctAppliedFor::from(a.as_str())).collect(),
+        mutability: t.image_tag_mutability.as_deref().map(ImageTagMutability::from),
+        // Lists ECR returned empty are sent as absent: an empty list is not a value to set.
+        filters: (!filters.is_empty()).then_some(filters),
+        encryption,
+        tags: (!tags.is_empty()).then_some(tags),
+    })
 }
 
 impl EcrPolicies for SdkEcr {
@@ -157,5 +248,87 @@ impl EcrPolicies for SdkEcr {
             );
         }
         Ok(names)
+    }
+
+    async fn list_creation_templates(&self) -> PortResult<Vec<CreationTemplate>> {
+        let mut pages = self
+            .client
+            .describe_repository_creation_templates()
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeRepositoryCreationTemplates", e))?;
+            out.extend(
+                page.repository_creation_templates
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(from_sdk),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn get_creation_template(&self, prefix: &str) -> PortResult<Option<CreationTemplate>> {
+        let out = self
+            .client
+            .describe_repository_creation_templates()
+            .prefixes(prefix)
+            .send()
+            .await;
+        match out {
+            // Whichever way ECR says "no such template": an error, or an empty list.
+            Err(e) if is_code(&e, "TemplateNotFoundException") => Ok(None),
+            Err(e) => Err(classify("DescribeRepositoryCreationTemplates", e)),
+            Ok(o) => Ok(o
+                .repository_creation_templates
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_sdk)
+                .find(|t| t.prefix == prefix)),
+        }
+    }
+
+    async fn update_creation_template(&self, t: &CreationTemplate) -> PortResult<()> {
+        const OP: &str = "UpdateRepositoryCreationTemplate";
+        let f = to_sdk(t, OP)?;
+        self.client
+            .update_repository_creation_template()
+            .prefix(&t.prefix)
+            .set_description(t.description.clone())
+            .set_encryption_configuration(f.encryption)
+            .set_resource_tags(f.tags)
+            .set_image_tag_mutability(f.mutability)
+            .set_image_tag_mutability_exclusion_filters(f.filters)
+            // An empty policy clears the template's (the API takes 0 to 10,240 characters).
+            .repository_policy(t.repository_policy.clone().unwrap_or_default())
+            .set_lifecycle_policy(t.lifecycle_policy.clone())
+            .set_applied_for(Some(f.applied_for))
+            .set_custom_role_arn(t.custom_role_arn.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(OP, e))
+    }
+
+    async fn create_creation_template(&self, t: &CreationTemplate) -> PortResult<()> {
+        const OP: &str = "CreateRepositoryCreationTemplate";
+        let f = to_sdk(t, OP)?;
+        self.client
+            .create_repository_creation_template()
+            .prefix(&t.prefix)
+            .set_description(t.description.clone())
+            .set_encryption_configuration(f.encryption)
+            .set_resource_tags(f.tags)
+            .set_image_tag_mutability(f.mutability)
+            .set_image_tag_mutability_exclusion_filters(f.filters)
+            .set_repository_policy(t.repository_policy.clone())
+            .set_lifecycle_policy(t.lifecycle_policy.clone())
+            .set_applied_for(Some(f.applied_for))
+            .set_custom_role_arn(t.custom_role_arn.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(OP, e))
     }
 }

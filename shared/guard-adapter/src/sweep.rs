@@ -56,7 +56,7 @@ pub struct Finding {
 /// A repository (or the registry) the sweep could not handle
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {
-    /// The repository, absent for the registry
+    /// The repository (or a template's `template:PREFIX`), absent for the registry
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
     /// The error
@@ -91,6 +91,9 @@ pub struct SweepSummary {
     /// What happened to the registry policy (absent when the budget ran out first)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<OutcomeAction>,
+    /// What happened to each repository creation template, by prefix (those the guard keeps
+    /// included)
+    pub templates: BTreeMap<String, OutcomeAction>,
     /// False when the time budget ran out
     pub complete: bool,
     /// The first repository not handled, when the budget ran out
@@ -107,6 +110,7 @@ impl SweepSummary {
     pub fn has_findings(&self) -> bool {
         self.reported > 0
             || self.registry == Some(OutcomeAction::Reported)
+            || self.templates.values().any(|a| *a == OutcomeAction::Reported)
             || self.findings.iter().any(|f| f.disposition == "reported")
     }
 }
@@ -170,6 +174,7 @@ impl<P: EcrPolicies> Guard<P> {
             findings: vec![],
             changed_repositories: vec![],
             registry: None,
+            templates: BTreeMap::new(),
             complete: true,
             stopped_at: None,
             elapsed_ms: 0,
@@ -208,6 +213,7 @@ impl<P: EcrPolicies> Guard<P> {
         } else if over_budget() {
             summary.complete = false;
         } else {
+            self.sweep_templates(account, region, &mut summary).await;
             match Box::pin(self.enforce_registry(account, region)).await {
                 Ok(o) => {
                     summary.findings.extend(findings_of(&o));
@@ -225,5 +231,42 @@ impl<P: EcrPolicies> Guard<P> {
         }
         summary.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(summary)
+    }
+
+    /// Every creation template, then the templates the guard keeps that are missing
+    async fn sweep_templates(&self, account: &str, region: &str, summary: &mut SweepSummary) {
+        let failed = |prefix: Option<&str>, e: HandlerError| Failure {
+            repository: Some(format!("template:{}", prefix.unwrap_or("*"))),
+            retryable: e.is_retryable(),
+            error: e.to_string(),
+        };
+        let templates = match self.ecr.list_creation_templates().await {
+            Ok(t) => t,
+            Err(e) => {
+                summary.failed.push(failed(None, e.into()));
+                return;
+            }
+        };
+        let prefixes: Vec<String> = templates.iter().map(|t| t.prefix.clone()).collect();
+        let missing = self
+            .config
+            .managed_templates()
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| !prefixes.contains(p));
+        let work: Vec<(String, Option<crate::port::CreationTemplate>)> = templates
+            .into_iter()
+            .map(|t| (t.prefix.clone(), Some(t)))
+            .chain(missing.map(|p| (p, None)))
+            .collect();
+        for (prefix, listed) in work {
+            match Box::pin(self.enforce_template(account, region, &prefix, listed, &prefixes)).await {
+                Ok(o) => {
+                    summary.findings.extend(findings_of(&o));
+                    summary.templates.insert(prefix, o.action);
+                }
+                Err(e) => summary.failed.push(failed(Some(&prefix), e)),
+            }
+        }
     }
 }

@@ -209,6 +209,10 @@ pub struct GuardConfig {
     /// `${Partition}`
     #[serde(default)]
     pub registry_baseline: Option<Value>,
+    /// Keep a repository creation template for each baseline whose glob is a namespace
+    /// (`team/*`, or `*` for `ROOT`), so repositories ECR creates start with the baseline
+    #[serde(default)]
+    pub baseline_templates: bool,
 }
 
 /// A configuration that cannot be used; the message names the field

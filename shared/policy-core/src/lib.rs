@@ -17,6 +17,7 @@ pub mod limits;
 pub mod model;
 pub mod normalize;
 pub mod plan;
+pub mod template;
 pub mod wildcard;
 
 pub use access::{analyze, analyze_statement, analyze_with, Reach, Resolver, Source, StatementAccess};

@@ -54,6 +54,30 @@ pub fn covers(outer: &str, inner: &str) -> bool {
     outer.ends_with('*') && wildcard_match(outer, start, false)
 }
 
+/// True when some text matches both patterns (`*`, `?`), case-sensitively
+pub fn intersects(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // memo[i][j]: whether a[i..] and b[j..] share a text; filled from the ends backwards.
+    let mut memo = vec![vec![false; b.len() + 1]; a.len() + 1];
+    for i in (0..=a.len()).rev() {
+        for j in (0..=b.len()).rev() {
+            let at = |m: &Vec<Vec<bool>>, x: usize, y: usize| m.get(x).and_then(|r| r.get(y)).copied().unwrap_or(false);
+            let value = match (a.get(i), b.get(j)) {
+                (None, None) => true,
+                // A star matches nothing, or one more character of the other side.
+                (Some('*'), _) => at(&memo, i + 1, j) || (j < b.len() && at(&memo, i, j + 1)),
+                (_, Some('*')) => at(&memo, i, j + 1) || (i < a.len() && at(&memo, i + 1, j)),
+                (None, _) | (_, None) => false,
+                (Some(x), Some(y)) => (*x == '?' || *y == '?' || x == y) && at(&memo, i + 1, j + 1),
+            };
+            if let Some(cell) = memo.get_mut(i).and_then(|r| r.get_mut(j)) {
+                *cell = value;
+            }
+        }
+    }
+    memo.first().and_then(|r| r.first()).copied().unwrap_or(false)
+}
+
 /// Matches compiled tokens against text
 pub fn match_tokens(pattern: &[Tok], text: &str, case_insensitive: bool) -> bool {
     let chars: Vec<char> = text.chars().collect();
@@ -100,6 +124,19 @@ fn glob<P, T>(pat: &[P], text: &[T], is_any: impl Fn(&P) -> bool, one: impl Fn(&
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intersection() {
+        assert!(intersects("team/*", "team/*"));
+        assert!(intersects("team-*", "team-a/*"));
+        assert!(intersects("*/api", "team/*"));
+        assert!(intersects("t?am/x", "te*"));
+        assert!(!intersects("team/*", "prod/*"));
+        assert!(!intersects("team/api", "team/web*"));
+        assert!(!intersects("a?", "abc"));
+        assert!(intersects("*", ""));
+        assert!(!intersects("?", ""));
+    }
 
     #[test]
     fn covers_is_sound() {

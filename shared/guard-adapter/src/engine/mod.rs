@@ -56,14 +56,30 @@ pub fn ecr_actions(kind: &str) -> &'static [&'static str] {
         ],
         // A grant always leaves a statement (the grant, or the Deny that blocks it): no delete.
         "replication-failed" => &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
+        // ECR's guide lists what managing a template needs besides the template calls:
+        // `ecr:CreateRepository`, and `ecr:SetRepositoryPolicy` / `ecr:PutLifecyclePolicy` for a
+        // template with a repository or lifecycle policy (every field is sent back unchanged).
+        "creation-template-changed" => &[
+            "ecr:CreateRepository",
+            "ecr:CreateRepositoryCreationTemplate",
+            "ecr:DescribeRepositoryCreationTemplates",
+            "ecr:PutLifecyclePolicy",
+            "ecr:SetRepositoryPolicy",
+            "ecr:UpdateRepositoryCreationTemplate",
+        ],
         "sweep" => &[
+            "ecr:CreateRepository",
+            "ecr:CreateRepositoryCreationTemplate",
             "ecr:DeleteRegistryPolicy",
             "ecr:DeleteRepositoryPolicy",
             "ecr:DescribeRepositories",
+            "ecr:DescribeRepositoryCreationTemplates",
             "ecr:GetRegistryPolicy",
             "ecr:GetRepositoryPolicy",
+            "ecr:PutLifecyclePolicy",
             "ecr:PutRegistryPolicy",
             "ecr:SetRepositoryPolicy",
+            "ecr:UpdateRepositoryCreationTemplate",
         ],
         _ => &[],
     }
@@ -160,7 +176,7 @@ mod tests {
     use crate::{
         audit::MemoryAudit,
         memory::InMemoryEcr,
-        port::{PortError, PortResult},
+        port::{CreationTemplate, PortError, PortResult},
         settings::Settings,
     };
     use serde_json::json;
@@ -206,6 +222,36 @@ mod tests {
         async fn list_repositories(&self) -> PortResult<Vec<String>> {
             self.note("ecr:DescribeRepositories");
             self.inner.list_repositories().await
+        }
+        async fn list_creation_templates(&self) -> PortResult<Vec<CreationTemplate>> {
+            self.note("ecr:DescribeRepositoryCreationTemplates");
+            self.inner.list_creation_templates().await
+        }
+        async fn get_creation_template(&self, prefix: &str) -> PortResult<Option<CreationTemplate>> {
+            self.note("ecr:DescribeRepositoryCreationTemplates");
+            self.inner.get_creation_template(prefix).await
+        }
+        async fn update_creation_template(&self, t: &CreationTemplate) -> PortResult<()> {
+            self.template_write("ecr:UpdateRepositoryCreationTemplate");
+            self.inner.update_creation_template(t).await
+        }
+        async fn create_creation_template(&self, t: &CreationTemplate) -> PortResult<()> {
+            self.template_write("ecr:CreateRepositoryCreationTemplate");
+            self.inner.create_creation_template(t).await
+        }
+    }
+
+    impl Recording {
+        /// What ECR's guide says a template write needs (see `ecr_actions`)
+        fn template_write(&self, action: &'static str) {
+            for a in [
+                action,
+                "ecr:CreateRepository",
+                "ecr:SetRepositoryPolicy",
+                "ecr:PutLifecyclePolicy",
+            ] {
+                self.note(a);
+            }
         }
     }
 
@@ -253,12 +299,23 @@ mod tests {
             "registry-policy-changed",
             "replication-failed",
         ];
-        for kind in all {
+        let kinds = [all, &["creation-template-changed", "sweep"]].concat();
+        // The sweep's registry policy must be able to end up empty too (no replication sources),
+        // and it keeps a template for a namespace baseline.
+        let mut sweep_config: Value = serde_json::from_str(CONFIG).unwrap();
+        sweep_config.as_object_mut().unwrap().remove("replication_sources");
+        sweep_config["baseline_templates"] = json!(true);
+        let mut ns = sweep_config["baselines"][0].clone();
+        ns["match"] = json!("ns/*");
+        sweep_config["baselines"].as_array_mut().unwrap().push(ns);
+        let sweep_config = sweep_config.to_string();
+        for kind in &kinds {
             // Without replication sources a registry policy can end up empty (deleted).
-            let (g, _) = guard(if *kind == "registry-policy-changed" {
-                NO_SOURCES
-            } else {
-                CONFIG
+            let (g, _) = guard(match *kind {
+                "registry-policy-changed" => NO_SOURCES,
+                "sweep" => &sweep_config,
+                "creation-template-changed" => TEMPLATES,
+                _ => CONFIG,
             });
             // Drive every path of this kind: a put and a delete where the kind can do both.
             match *kind {
@@ -288,21 +345,25 @@ mod tests {
                         assert_eq!(out.action, OutcomeAction::Written, "{kind}");
                     }
                 }
+                "creation-template-changed" => {
+                    // A template repaired in place, and one the guard keeps created.
+                    g.ecr.inner.put_template(public_template("ROOT"));
+                    let out = g.enforce_template(OWN, "us-east-1", "ROOT", None, &[]).await.unwrap();
+                    assert_eq!(out.action, OutcomeAction::Written);
+                    let out = g.enforce_template(OWN, "us-east-1", "team", None, &[]).await.unwrap();
+                    assert_eq!((out.action, out.write), (OutcomeAction::Written, Some("create")));
+                }
                 "sweep" => {
                     g.ecr.inner.put_repository("team-a", None);
                     g.ecr.inner.put_repository("svc", Some(PUBLIC));
                     g.ecr.inner.put_registry(Some(MIXED_REGISTRY));
-                    let s = g
-                        .sweep("123456789012", "us-east-1", Default::default(), &|_, _| {})
-                        .await
-                        .unwrap();
-                    assert_eq!((s.changed, s.registry), (2, Some(OutcomeAction::Written)));
+                    g.ecr.inner.put_template(public_template("ROOT"));
+                    let first = g.sweep(OWN, "us-east-1", Default::default(), &|_, _| {}).await.unwrap();
+                    assert_eq!((first.changed, first.registry), (2, Some(OutcomeAction::Written)));
+                    assert_eq!(first.templates.get("ROOT"), Some(&OutcomeAction::Written));
                     g.ecr.inner.put_registry(Some(BAD_REGISTRY));
-                    let s = g
-                        .sweep("123456789012", "us-east-1", Default::default(), &|_, _| {})
-                        .await
-                        .unwrap();
-                    assert_eq!((s.compliant, s.registry), (2, Some(OutcomeAction::Written)));
+                    let second = g.sweep(OWN, "us-east-1", Default::default(), &|_, _| {}).await.unwrap();
+                    assert_eq!((second.compliant, second.registry), (2, Some(OutcomeAction::Written)));
                 }
                 _ => {
                     let out = g.handle(&replication_failed(), all).await.unwrap();
@@ -313,6 +374,77 @@ mod tests {
             let declared: BTreeSet<&str> = ecr_actions(kind).iter().copied().collect();
             assert_eq!(calls, declared, "{kind}");
         }
+    }
+
+    const OWN: &str = "123456789012";
+    const TEMPLATES: &str = r#"{"mode":"enforce","baseline_templates":true,"baselines":[{"match":"team/*","policy":{"Version":"2012-10-17",
+        "Statement":[{"Sid":"Own","Effect":"Allow","Principal":{"AWS":"arn:${Partition}:iam::${AccountId}:root"},"Action":"ecr:*"}]}}]}"#;
+
+    fn public_template(prefix: &str) -> CreationTemplate {
+        CreationTemplate {
+            prefix: prefix.to_owned(),
+            repository_policy: Some(PUBLIC.to_owned()),
+            description: Some("cache".to_owned()),
+            applied_for: vec!["PULL_THROUGH_CACHE".to_owned()],
+            image_tag_mutability: Some("IMMUTABLE".to_owned()),
+            lifecycle_policy: Some(r#"{"rules":[]}"#.to_owned()),
+            resource_tags: vec![("team".to_owned(), "platform".to_owned())],
+            ..CreationTemplate::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn templates_are_repaired_other_fields_kept_and_converge() {
+        let (g, audit) = guard(TEMPLATES);
+        g.ecr.inner.put_template(public_template("ROOT"));
+        let out = g.enforce_template(OWN, "us-east-1", "ROOT", None, &[]).await.unwrap();
+        assert_eq!(out.action, OutcomeAction::Written);
+        assert_eq!(out.findings[0].rule, "public");
+        let after = g.ecr.inner.template("ROOT").unwrap();
+        // Every statement was public: the policy is cleared, every other field kept.
+        assert_eq!(after.repository_policy, None);
+        assert_eq!(
+            after,
+            CreationTemplate {
+                repository_policy: None,
+                ..public_template("ROOT")
+            }
+        );
+        assert!(audit
+            .lines()
+            .iter()
+            .any(|l| l["audit"] == "grant_removed" && l["target"] == "template"));
+        // The template the guard keeps for `team/*` is created, then left alone.
+        let out = g.enforce_template(OWN, "us-east-1", "team", None, &[]).await.unwrap();
+        assert_eq!(out.write, Some("create"));
+        let team = g.ecr.inner.template("team").unwrap();
+        assert!(team
+            .repository_policy
+            .unwrap()
+            .contains("arn:aws:iam::123456789012:root"));
+        assert_eq!(
+            team.applied_for,
+            ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"]
+        );
+        let writes = g.ecr.inner.writes();
+        for prefix in ["ROOT", "team"] {
+            let again = g.enforce_template(OWN, "us-east-1", prefix, None, &[]).await.unwrap();
+            assert_eq!(again.action, OutcomeAction::Unchanged, "{prefix}");
+        }
+        assert_eq!(g.ecr.inner.writes(), writes);
+    }
+
+    #[tokio::test]
+    async fn report_mode_leaves_templates_alone() {
+        let (g, _) = guard(&TEMPLATES.replace(r#""mode":"enforce""#, r#""mode":"report""#));
+        g.ecr.inner.put_template(public_template("ROOT"));
+        let out = g.enforce_template(OWN, "us-east-1", "ROOT", None, &[]).await.unwrap();
+        assert_eq!(out.action, OutcomeAction::Reported);
+        let out = g.enforce_template(OWN, "us-east-1", "team", None, &[]).await.unwrap();
+        assert_eq!(out.action, OutcomeAction::Reported);
+        assert_eq!(g.ecr.inner.writes(), 0);
+        assert_eq!(g.ecr.inner.template("ROOT"), Some(public_template("ROOT")));
+        assert_eq!(g.ecr.inner.template("team"), None);
     }
 
     #[tokio::test]

@@ -6,9 +6,10 @@ use super::{
     outcome::{GrantFinding, HandlerError, Outcome, OutcomeAction},
     partition_of, Guard,
 };
-use crate::port::{EcrPolicies, PortError};
+use crate::port::{CreationTemplate, EcrPolicies, PortError};
 use policy_core::{
     plan::{plan_registry, plan_replication_grant, plan_repository, Plan, PlanAction, PlanError},
+    template::{namespace, plan_template},
     Disposition, Finding, GuardContext, Policy,
 };
 use serde_json::{json, Value};
@@ -35,6 +36,8 @@ pub const VERIFY_DELAY: Duration = Duration::from_millis(1500);
 pub(crate) enum Target<'a> {
     Repository(&'a str),
     Registry,
+    /// A repository creation template's `repositoryPolicy`, by prefix
+    Template(&'a str),
 }
 
 impl Target<'_> {
@@ -42,12 +45,14 @@ impl Target<'_> {
         match self {
             Target::Repository(_) => "repository",
             Target::Registry => "registry",
+            Target::Template(_) => "template",
         }
     }
 
-    pub(crate) fn repository(self) -> Option<String> {
+    /// The repository, or the template's prefix
+    pub(crate) fn name(self) -> Option<String> {
         match self {
-            Target::Repository(r) => Some(r.to_owned()),
+            Target::Repository(r) | Target::Template(r) => Some(r.to_owned()),
             Target::Registry => None,
         }
     }
@@ -56,9 +61,38 @@ impl Target<'_> {
         match self {
             Target::Repository(r) => format!("repository policy of `{r}`"),
             Target::Registry => "registry policy".to_owned(),
+            Target::Template(p) => format!("repository policy of creation template `{p}`"),
+        }
+    }
+
+    fn gone(self) -> Outcome {
+        match self {
+            Target::Template(p) => Outcome::skipped(format!("creation template `{p}` no longer exists")),
+            _ => Outcome::skipped(format!(
+                "repository `{}` no longer exists",
+                self.name().unwrap_or_default()
+            )),
         }
     }
 }
+
+/// What was read: the policy, and for a template every other field, to write back unchanged
+pub(crate) struct Live {
+    pub(crate) policy: Option<Policy>,
+    pub(crate) template: Option<CreationTemplate>,
+}
+
+impl Live {
+    fn of_template(t: CreationTemplate, what: &str) -> Result<Live, HandlerError> {
+        Ok(Live {
+            policy: parse_live(t.repository_policy.clone(), what)?,
+            template: Some(t),
+        })
+    }
+}
+
+/// The repository-creation uses a template the guard creates is applied to
+pub const TEMPLATE_APPLIED_FOR: &[&str] = &["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"];
 
 fn same_meaning(a: Option<&Policy>, b: Option<&Policy>) -> bool {
     match (a, b) {
@@ -121,18 +155,25 @@ impl<P: EcrPolicies> Guard<P> {
         Err(PortError::RepositoryNotFound(repository.to_owned()).into())
     }
 
-    /// The live policy of a target; `None` when the repository is gone
-    async fn read_target(
-        &self,
-        target: Target<'_>,
-        wait_for_creation: bool,
-    ) -> Result<Option<Option<Policy>>, HandlerError> {
+    /// The live state of a target; `None` when the repository or template is gone
+    async fn read_target(&self, target: Target<'_>, wait_for_creation: bool) -> Result<Option<Live>, HandlerError> {
+        let what = target.what();
         match target {
             Target::Repository(repository) => match self.read_repository(repository, wait_for_creation).await? {
-                Some(text) => Ok(Some(parse_live(text, &target.what())?)),
+                Some(text) => Ok(Some(Live {
+                    policy: parse_live(text, &what)?,
+                    template: None,
+                })),
                 None => Ok(None),
             },
-            Target::Registry => Ok(Some(parse_live(self.ecr.get_registry_policy().await?, &target.what())?)),
+            Target::Registry => Ok(Some(Live {
+                policy: parse_live(self.ecr.get_registry_policy().await?, &what)?,
+                template: None,
+            })),
+            Target::Template(prefix) => match self.ecr.get_creation_template(prefix).await? {
+                Some(t) => Ok(Some(Live::of_template(t, &what)?)),
+                None => Ok(None),
+            },
         }
     }
 
@@ -165,10 +206,79 @@ impl<P: EcrPolicies> Guard<P> {
         .await
     }
 
-    /// Plans from the live policy and writes. A plan that waited is checked against a fresh read
-    /// first: if the policy changed since it was planned against (another writer, a delete), the
-    /// plan is made again from what is there now, so the guard never writes over a change it
-    /// had time to miss.
+    /// Judges a creation template's `repositoryPolicy` (as read, or `listed` by the sweep) and
+    /// repairs it, every other field unchanged. A template the guard keeps for a baseline
+    /// (`baseline_templates`) that does not exist is created.
+    pub async fn enforce_template(
+        &self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        listed: Option<CreationTemplate>,
+        others: &[String],
+    ) -> Result<Outcome, HandlerError> {
+        if self.config.is_exempt_template(prefix) {
+            return Ok(Outcome::skipped(format!(
+                "creation template `{prefix}` applies only to exempt repositories"
+            )));
+        }
+        let ctx = GuardContext::new(&self.config, account, region, partition_of(region));
+        // Templates the guard keeps will exist: their namespaces are not this one's to fill.
+        let mut more_specific: Vec<String> = self.config.managed_templates().into_iter().map(|(p, _)| p).collect();
+        more_specific.extend(others.iter().cloned());
+        let target = Target::Template(prefix);
+        let pre_read = match listed {
+            Some(t) => Some(Live::of_template(t, &target.what())?),
+            None => None,
+        };
+        let managed = self.config.managed_templates().iter().any(|(p, _)| p == prefix);
+        let pre_read = match pre_read {
+            Some(live) => Some(live),
+            None => match self.read_target(target, false).await? {
+                Some(live) => Some(live),
+                None if managed => return self.create_template(&ctx, prefix, &more_specific).await,
+                None => return Ok(target.gone()),
+            },
+        };
+        self.reconcile_from(target, account, region, pre_read, |live| {
+            plan_template(live, prefix, &more_specific, &ctx)
+        })
+        .await
+    }
+
+    /// Creates the template the guard keeps for a baseline namespace
+    async fn create_template(
+        &self,
+        ctx: &GuardContext<'_>,
+        prefix: &str,
+        more_specific: &[String],
+    ) -> Result<Outcome, HandlerError> {
+        let plan = plan_template(None, prefix, more_specific, ctx)?;
+        let target = Target::Template(prefix);
+        let Some(text) = (match (&plan.action, &plan.would) {
+            (PlanAction::Put(t), _) => Some(t.clone()),
+            _ => None,
+        }) else {
+            // Report mode, or a baseline that cannot be templated: say so, create nothing.
+            return self.apply(target, ctx.account, ctx.region, plan, None).await;
+        };
+        let template = CreationTemplate {
+            prefix: prefix.to_owned(),
+            repository_policy: Some(text),
+            description: Some(format!(
+                "ecr-policy-guard: baseline policy for repositories ECR creates under `{}`",
+                namespace(prefix)
+            )),
+            applied_for: TEMPLATE_APPLIED_FOR.iter().map(|s| (*s).to_owned()).collect(),
+            ..CreationTemplate::default()
+        };
+        self.ecr.create_creation_template(&template).await?;
+        let mut o = self.apply(target, ctx.account, ctx.region, plan, None).await?;
+        o.write = Some("create");
+        Ok(o)
+    }
+
+    /// Plans from the live policy and writes (see [`Guard::reconcile_from`])
     async fn reconcile(
         &self,
         target: Target<'_>,
@@ -177,27 +287,43 @@ impl<P: EcrPolicies> Guard<P> {
         wait_for_creation: bool,
         planner: impl Fn(Option<&Policy>) -> Result<Plan, PlanError>,
     ) -> Result<Outcome, HandlerError> {
-        let gone = |t: Target| {
-            Outcome::skipped(format!(
-                "repository `{}` no longer exists",
-                t.repository().unwrap_or_default()
-            ))
+        let Some(live) = self.read_target(target, wait_for_creation).await? else {
+            return Ok(target.gone());
         };
+        self.reconcile_from(target, account, region, Some(live), planner).await
+    }
+
+    /// Plans from the live state and writes. A plan that waited is checked against a fresh read
+    /// first: if the policy changed since it was planned against (another writer, a delete), the
+    /// plan is made again from what is there now, so the guard never writes over a change it
+    /// had time to miss. `pre_read` is a read made just now (`None`: read here).
+    async fn reconcile_from(
+        &self,
+        target: Target<'_>,
+        account: &str,
+        region: &str,
+        pre_read: Option<Live>,
+        planner: impl Fn(Option<&Policy>) -> Result<Plan, PlanError>,
+    ) -> Result<Outcome, HandlerError> {
         let mut read_at = Instant::now();
-        let Some(mut live) = self.read_target(target, wait_for_creation).await? else {
-            return Ok(gone(target));
+        let mut live = match pre_read {
+            Some(live) => live,
+            None => match self.read_target(target, false).await? {
+                Some(live) => live,
+                None => return Ok(target.gone()),
+            },
         };
         for _ in 0..WRITE_ATTEMPTS {
-            let plan = planner(live.as_ref())?;
+            let plan = planner(live.policy.as_ref())?;
             if plan.action == PlanAction::Unchanged || read_at.elapsed() < FRESH_READ {
-                return self.apply(target, account, region, plan).await;
+                return self.apply(target, account, region, plan, live.template.as_ref()).await;
             }
             read_at = Instant::now();
             let Some(now) = self.read_target(target, false).await? else {
-                return Ok(gone(target));
+                return Ok(target.gone());
             };
-            if same_meaning(live.as_ref(), now.as_ref()) && read_at.elapsed() < MAX_READ_TO_WRITE {
-                return self.apply(target, account, region, plan).await;
+            if same_meaning(live.policy.as_ref(), now.policy.as_ref()) && read_at.elapsed() < MAX_READ_TO_WRITE {
+                return self.apply(target, account, region, plan, now.template.as_ref()).await;
             }
             live = now;
         }
@@ -221,7 +347,7 @@ impl<P: EcrPolicies> Guard<P> {
                 }
                 // A refused source or a blocking Deny: `apply` logs the note; nothing was done.
                 let refused = !ctx.config.replication_sources.iter().any(|s| s == source);
-                let mut o = self.apply(Target::Registry, account, region, plan).await?;
+                let mut o = self.apply(Target::Registry, account, region, plan, None).await?;
                 if refused {
                     o.action = OutcomeAction::Skipped;
                 }
@@ -234,7 +360,7 @@ impl<P: EcrPolicies> Guard<P> {
                 // Too old to write safely: read again.
                 continue;
             }
-            let outcome = self.apply(Target::Registry, account, region, plan).await?;
+            let outcome = self.apply(Target::Registry, account, region, plan, None).await?;
             written.get_or_insert(outcome);
             // Every concurrent guard writer that read before our write has written by now (their
             // read-to-write time is bounded): if ours was lost, the next plan is not empty.
@@ -255,7 +381,7 @@ impl<P: EcrPolicies> Guard<P> {
             "mode": self.config.rule_mode(f.rule).as_str(),
             "disposition": f.disposition.as_str(),
             "target": target.kind(),
-            "repository": target.repository(),
+            "repository": target.name(),
             "account": account,
             "region": region,
             "rule": f.rule.as_str(),
@@ -272,18 +398,19 @@ impl<P: EcrPolicies> Guard<P> {
     }
 
     /// Writes what the plan says (nothing for report-mode rules), logs every finding and write,
-    /// and returns the outcome
+    /// and returns the outcome. `template` is the template as read, for a template target.
     async fn apply(
         &self,
         target: Target<'_>,
         account: &str,
         region: &str,
         plan: Plan,
+        template: Option<&CreationTemplate>,
     ) -> Result<Outcome, HandlerError> {
         for n in &plan.notes {
             self.audit.emit(
                 json!({"audit": "note", "mode": self.config.mode.label(), "target": target.kind(),
-                "repository": target.repository(), "account": account, "region": region, "note": n}),
+                "repository": target.name(), "account": account, "region": region, "note": n}),
             );
         }
         let (action, write) = match (plan.action.write(), plan.would.write()) {
@@ -299,6 +426,16 @@ impl<P: EcrPolicies> Guard<P> {
             (PlanAction::Delete, Target::Repository(r)) => self.ecr.delete_repository_policy(r).await?,
             (PlanAction::Put(text), Target::Registry) => self.ecr.put_registry_policy(text).await?,
             (PlanAction::Delete, Target::Registry) => self.ecr.delete_registry_policy().await?,
+            (PlanAction::Put(_) | PlanAction::Delete, Target::Template(_)) => {
+                if let Some(t) = template {
+                    let mut t = t.clone();
+                    t.repository_policy = match &plan.action {
+                        PlanAction::Put(text) => Some(text.clone()),
+                        _ => None,
+                    };
+                    self.ecr.update_creation_template(&t).await?;
+                }
+            }
             (PlanAction::Unchanged, _) => {}
         }
         // Logged once the write has landed (or when nothing is written): a failed write removed
@@ -320,7 +457,7 @@ impl<P: EcrPolicies> Guard<P> {
                 "mode": self.config.mode.label(),
                 "write": write,
                 "target": target.kind(),
-                "repository": target.repository(),
+                "repository": target.name(),
                 "account": account,
                 "region": region,
                 "policy_before": policy_json(plan.before.as_ref()),
@@ -332,7 +469,7 @@ impl<P: EcrPolicies> Guard<P> {
         Ok(Outcome {
             action,
             target: Some(target.kind()),
-            repository: target.repository(),
+            repository: target.name(),
             write,
             findings: plan.findings.iter().map(GrantFinding::from).collect(),
             added,
