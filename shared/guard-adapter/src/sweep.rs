@@ -65,6 +65,21 @@ pub struct Failure {
     pub retryable: bool,
 }
 
+/// An approved exception that ends soon: someone should renew it or let the grant go
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExpiringException {
+    /// Index in `exceptions`
+    pub index: usize,
+    /// Its grantee
+    pub grantee: String,
+    /// The first day it no longer applies
+    pub expires: String,
+    /// Whole days left
+    pub days_left: i64,
+    /// Why it was approved
+    pub reason: String,
+}
+
 /// The sweep's one JSON summary
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SweepSummary {
@@ -94,6 +109,8 @@ pub struct SweepSummary {
     /// What happened to each repository creation template, by prefix (those the guard keeps
     /// included)
     pub templates: BTreeMap<String, OutcomeAction>,
+    /// Approved exceptions that end within 14 days
+    pub exceptions_expiring: Vec<ExpiringException>,
     /// False when the time budget ran out
     pub complete: bool,
     /// The first repository not handled, when the budget ran out
@@ -175,6 +192,7 @@ impl<P: EcrPolicies> Guard<P> {
             changed_repositories: vec![],
             registry: None,
             templates: BTreeMap::new(),
+            exceptions_expiring: self.expiring_exceptions(account, region),
             complete: true,
             stopped_at: None,
             elapsed_ms: 0,
@@ -268,5 +286,27 @@ impl<P: EcrPolicies> Guard<P> {
                 Err(e) => summary.failed.push(failed(Some(&prefix), e)),
             }
         }
+    }
+
+    /// Approved exceptions ending soon, each also logged as a note
+    fn expiring_exceptions(&self, account: &str, region: &str) -> Vec<ExpiringException> {
+        let now = (self.clock)();
+        self.config
+            .expiring_exceptions(now)
+            .into_iter()
+            .filter_map(|(index, days_left)| {
+                let x = self.config.exceptions.get(index)?;
+                let e = ExpiringException {
+                    index,
+                    grantee: x.grantee.to_string(),
+                    expires: x.expires.clone(),
+                    days_left,
+                    reason: x.reason.clone(),
+                };
+                self.audit.emit(serde_json::json!({"audit": "note", "account": account, "region": region,
+                    "note": format!("`exceptions[{index}]` for {} ends on `{}`, in {days_left} days: {}", e.grantee, e.expires, e.reason)}));
+                Some(e)
+            })
+            .collect()
     }
 }

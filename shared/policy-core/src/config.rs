@@ -209,6 +209,9 @@ pub struct GuardConfig {
     /// `${Partition}`
     #[serde(default)]
     pub registry_baseline: Option<Value>,
+    /// Approved exceptions: grants kept on purpose until an end date
+    #[serde(default)]
+    pub exceptions: Vec<crate::exception::Exception>,
     /// Keep a repository creation template for each baseline whose glob is a namespace
     /// (`team/*`, or `*` for `ROOT`), so repositories ECR creates start with the baseline
     #[serde(default)]
@@ -314,6 +317,10 @@ impl GuardConfig {
                 ));
             }
             self.validate_baseline("registry_baseline", policy, review_registry_policy)?;
+        }
+        for (i, x) in self.exceptions.iter().enumerate() {
+            x.validate()
+                .map_err(|problem| field(format!("exceptions[{i}]"), problem))?;
         }
         for (i, g) in self.exempt_repositories.iter().enumerate() {
             if g.is_empty() {

@@ -19,6 +19,7 @@ use crate::{
     actions::{lookup, ActionClass, ActionSet},
     condition::arn_parts,
     config::{GuardConfig, Mode, UnpinnedServices},
+    exception::{Grantee, EXPIRY_WARNING_DAYS},
     model::{
         ConditionEntry, ConditionKey, ConditionValue, Effect, OneOrMany, Policy, Principal, PrincipalKind, Statement,
     },
@@ -36,6 +37,11 @@ pub struct GuardContext<'a> {
     pub region: &'a str,
     /// The registry's partition (`aws`, `aws-cn`, ...)
     pub partition: &'a str,
+    /// The repository names a repository-policy document applies to (a name, or a template's
+    /// namespace glob); approved exceptions apply only when it is known
+    pub scope: Option<&'a str>,
+    /// Now, in seconds since the epoch; approved exceptions apply only when it is known
+    pub now: Option<f64>,
 }
 
 impl<'a> GuardContext<'a> {
@@ -46,7 +52,22 @@ impl<'a> GuardContext<'a> {
             account,
             region,
             partition,
+            scope: None,
+            now: None,
         }
+    }
+
+    /// The same context judging a document that applies to `scope` (a repository name or glob)
+    pub fn for_scope(self, scope: &'a str) -> Self {
+        GuardContext {
+            scope: Some(scope),
+            ..self
+        }
+    }
+
+    /// The same context at `now` (seconds since the epoch), for approved exceptions
+    pub fn at(self, now: f64) -> Self {
+        GuardContext { now: Some(now), ..self }
     }
 
     /// How a policy's resource-side variables resolve in this registry
@@ -203,6 +224,8 @@ pub enum Disposition {
     Reported,
     /// Kept by configuration (`unpinned_services: keep`): a finding only
     Kept,
+    /// Kept by an approved exception until its end date
+    Excepted,
 }
 
 impl Disposition {
@@ -213,6 +236,7 @@ impl Disposition {
             Disposition::Pinned => "pinned",
             Disposition::Reported => "reported",
             Disposition::Kept => "kept",
+            Disposition::Excepted => "excepted",
         }
     }
 
@@ -395,14 +419,70 @@ fn judge_anyone(
     }
 }
 
-/// One problem with a statement, before modes decide what is done
+/// One problem with a statement, before modes and exceptions decide what is done
 enum Issue {
     /// The whole statement
     Statement(Violation),
     /// One principal: removed
-    Principal(String, Violation),
+    Principal(PrincipalKind, String, Violation),
     /// A trusted service that acts for anyone's resources
     Unpinned(String, String),
+    /// A violation an approved exception covers: kept, reported as excepted (the principal, or
+    /// `None` for the statement's `*` part)
+    Excepted(Option<String>, Violation),
+}
+
+/// The grantee an exception would have to name for this principal
+fn grantee_of(kind: PrincipalKind, id: &str) -> Option<Grantee> {
+    match (kind, aws_reach(id)) {
+        (PrincipalKind::Aws, Some(Reach::Account(a))) => Some(Grantee::Account(a)),
+        (PrincipalKind::Aws, Some(Reach::Principal { arn, .. })) => Some(Grantee::Principal(arn)),
+        (PrincipalKind::Service, _) => Some(Grantee::Service(id.to_owned())),
+        _ => None,
+    }
+}
+
+/// The grantee a `*` narrowed to `reach` amounts to
+fn grantee_of_reach(reach: &Reach) -> Option<Grantee> {
+    match reach {
+        Reach::Account(a) => Some(Grantee::Account(a.clone())),
+        Reach::Org(o) => Some(Grantee::Org(o.clone())),
+        _ => None,
+    }
+}
+
+/// The violation with the approved exception that keeps it appended, when one covers `grantee`
+/// holding `class` on every repository of `scopes`
+fn excepted(
+    v: &Violation,
+    grantee: &Grantee,
+    class: ActionClass,
+    scopes: &[String],
+    ctx: &GuardContext,
+) -> Option<Violation> {
+    let now = ctx.now?;
+    if scopes.is_empty() {
+        return None;
+    }
+    let (i, x) = ctx
+        .config
+        .exceptions
+        .iter()
+        .enumerate()
+        .find(|(_, x)| x.active(now) && scopes.iter().all(|scope| x.covers(scope, grantee, class, v.0)))?;
+    let days = x.days_left(now);
+    let soon = if (days as f64) < EXPIRY_WARNING_DAYS {
+        format!(", in {days} days")
+    } else {
+        String::new()
+    };
+    Some((
+        v.0,
+        format!(
+            "{}; kept by `exceptions[{i}]` for {grantee} until `{}`{soon}: {}",
+            v.1, x.expires, x.reason
+        ),
+    ))
 }
 
 fn judge_principals(
@@ -416,7 +496,7 @@ fn judge_principals(
                 match judge(*kind, id) {
                     Ok(None) => {}
                     Ok(Some(why)) => issues.push(Issue::Unpinned(id.clone(), why)),
-                    Err(v) => issues.push(Issue::Principal(id.clone(), v)),
+                    Err(v) => issues.push(Issue::Principal(*kind, id.clone(), v)),
                 }
             }
         }
@@ -451,7 +531,8 @@ fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &Gua
     let Some(class) = access.class() else {
         return Vec::new();
     };
-    let mut issues = match judge_anyone_part(s, access, class, ctx, &|a| judge_account(a, class, ctx)) {
+    let scopes: Vec<String> = ctx.scope.map(str::to_owned).into_iter().collect();
+    let mut issues = match judge_anyone_part(s, access, class, ctx, &scopes, &|a| judge_account(a, class, ctx)) {
         Ok(issues) => issues,
         Err(v) => return vec![Issue::Statement(v)],
     };
@@ -476,7 +557,7 @@ fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &Gua
             format!("grants `{}` to `{id}` outside the account", class_name(class)),
         )),
     }));
-    issues
+    apply_exceptions(issues, class, &scopes, ctx)
 }
 
 /// Judges the statement's "anyone" part. A disallowed `*` written as one id among others in a
@@ -487,17 +568,29 @@ fn judge_anyone_part(
     access: &StatementAccess,
     class: ActionClass,
     ctx: &GuardContext,
+    scopes: &[String],
     account_rule: &dyn Fn(&str) -> Result<(), Violation>,
 ) -> Result<Vec<Issue>, Violation> {
     let Some(reach) = &access.anyone else {
         return Ok(Vec::new());
     };
-    let Some(v) = reach
-        .iter()
-        .find_map(|r| judge_anyone(r, class, access, ctx, account_rule).err())
-    else {
-        return Ok(Vec::new());
-    };
+    // Every reach judged: the `*` stays only when each one is allowed or approved.
+    let mut approved = Vec::new();
+    for r in reach {
+        if let Err(v) = judge_anyone(r, class, access, ctx, account_rule) {
+            match grantee_of_reach(r).and_then(|g| excepted(&v, &g, class, scopes, ctx)) {
+                Some(kept) => approved.push(Issue::Excepted(None, kept)),
+                None => return anyone_removal(s, v),
+            }
+        }
+    }
+    Ok(approved)
+}
+
+/// A disallowed `*` written as one id among others in a principal map is removed alone (the
+/// rest keep exactly their access); a bare `*`, `NotPrincipal` or a missing principal cannot be
+/// partly removed: `Err` removes the statement.
+fn anyone_removal(s: &Statement, v: Violation) -> Result<Vec<Issue>, Violation> {
     let Some(Principal::Map(map)) = s.principal.as_ref().filter(|b| !b.negated).map(|b| &b.principal) else {
         return Err(v);
     };
@@ -513,8 +606,31 @@ fn judge_anyone_part(
     }
     Ok(anyone_ids
         .into_iter()
-        .map(|id| Issue::Principal(id.clone(), v.clone()))
+        .map(|id| Issue::Principal(PrincipalKind::Aws, id.clone(), v.clone()))
         .collect())
+}
+
+/// Issues an approved exception covers become `Excepted`
+fn apply_exceptions(issues: Vec<Issue>, class: ActionClass, scopes: &[String], ctx: &GuardContext) -> Vec<Issue> {
+    issues
+        .into_iter()
+        .map(|issue| match issue {
+            Issue::Principal(kind, id, v) => {
+                match grantee_of(kind, &id).and_then(|g| excepted(&v, &g, class, scopes, ctx)) {
+                    Some(kept) => Issue::Excepted(Some(id), kept),
+                    None => Issue::Principal(kind, id, v),
+                }
+            }
+            Issue::Unpinned(id, why) => {
+                let v = (Rule::ServiceUnpinned, why);
+                match excepted(&v, &Grantee::Service(id.clone()), class, scopes, ctx) {
+                    Some(kept) => Issue::Excepted(Some(id), kept),
+                    None => Issue::Unpinned(id, v.1),
+                }
+            }
+            other => other,
+        })
+        .collect()
 }
 
 fn not_action(s: &Statement, access: &StatementAccess, ctx: &GuardContext) -> Option<Violation> {
@@ -610,7 +726,7 @@ fn apply_issues(
     for issue in issues {
         match issue {
             Issue::Statement((rule, _)) if apply(*rule) => return None,
-            Issue::Principal(id, (rule, _)) if apply(*rule) => gone.push(id.as_str()),
+            Issue::Principal(_, id, (rule, _)) if apply(*rule) => gone.push(id.as_str()),
             Issue::Unpinned(..) if apply(Rule::ServiceUnpinned) => pin = true,
             _ => {}
         }
@@ -687,7 +803,7 @@ fn decide(
     let modes: std::collections::BTreeSet<bool> = removed_principals
         .iter()
         .filter_map(|i| match i {
-            Issue::Principal(_, (r, _)) => Some(enforced(*r, ctx)),
+            Issue::Principal(_, _, (r, _)) => Some(enforced(*r, ctx)),
             _ => None,
         })
         .collect();
@@ -696,7 +812,7 @@ fn decide(
         let reason = removed_principals
             .iter()
             .filter_map(|i| match i {
-                Issue::Principal(id, (_, why)) => Some(format!("`{id}` {why}")),
+                Issue::Principal(_, id, (_, why)) => Some(format!("`{id}` {why}")),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -704,20 +820,25 @@ fn decide(
         let rule = removed_principals
             .iter()
             .find_map(|i| match i {
-                Issue::Principal(_, (r, _)) => Some(*r),
+                Issue::Principal(_, _, (r, _)) => Some(*r),
                 _ => None,
             })
             .unwrap_or(Rule::ForeignAccount);
         findings.push(finding(rule, format!("no principal left: {reason}"), None, None, true));
         for issue in &issues {
-            if let Issue::Unpinned(id, why) = issue {
-                findings.push(finding(
+            match issue {
+                Issue::Unpinned(id, why) => findings.push(finding(
                     Rule::ServiceUnpinned,
                     why.clone(),
                     Some(id.clone()),
                     None,
                     true,
-                ));
+                )),
+                Issue::Excepted(principal, (rule, why)) => findings.push(Finding {
+                    disposition: Disposition::Excepted,
+                    ..finding(*rule, why.clone(), principal.clone(), Some(s.clone()), false)
+                }),
+                _ => {}
             }
         }
         return (kept, full, findings);
@@ -725,8 +846,14 @@ fn decide(
     for issue in issues {
         match issue {
             Issue::Statement((rule, reason)) => findings.push(finding(rule, reason, None, None, true)),
-            Issue::Principal(id, (rule, reason)) => {
-                let one = [Issue::Principal(id.clone(), (rule, String::new()))];
+            Issue::Excepted(principal, (rule, reason)) => {
+                findings.push(Finding {
+                    disposition: Disposition::Excepted,
+                    ..finding(rule, reason, principal, Some(s.clone()), false)
+                });
+            }
+            Issue::Principal(kind, id, (rule, reason)) => {
+                let one = [Issue::Principal(kind, id.clone(), (rule, String::new()))];
                 let rewritten = apply_issues(s, &one, |_| true, ctx);
                 findings.push(finding(rule, reason, Some(id), rewritten, true));
             }
@@ -879,7 +1006,8 @@ fn judge_registry_statement(s: &Statement, access: &StatementAccess, ctx: &Guard
         }
     }
     let account_rule = |a: &str| judge_registry_account(a, s, access, class, ctx);
-    let mut issues = match judge_anyone_part(s, access, class, ctx, &account_rule) {
+    let scopes = registry_scope(s, ctx).unwrap_or_else(|| vec!["*".to_owned()]);
+    let mut issues = match judge_anyone_part(s, access, class, ctx, &scopes, &account_rule) {
         Ok(issues) => issues,
         Err(v) => return vec![Issue::Statement(v)],
     };
@@ -901,7 +1029,7 @@ fn judge_registry_statement(s: &Statement, access: &StatementAccess, ctx: &Guard
             format!("grants `{}` to `{id}` outside the account", class_name(class)),
         )),
     }));
-    issues
+    apply_exceptions(issues, class, &scopes, ctx)
 }
 
 /// Applies the registry-policy rules (scope V2: every Allow judged as a grant on the repositories

@@ -11,6 +11,7 @@ pub mod condition;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod exception;
 pub mod guard;
 pub mod json;
 pub mod limits;

@@ -37,6 +37,10 @@ struct Case {
     config: Option<Value>,
     /// Findings that keep the grant (`guard` cases): `service-unpinned` kept by config
     kept: Option<Vec<RemovalExpectation>>,
+    /// The repository names the policy applies to (`guard` cases; exceptions need it)
+    scope: Option<String>,
+    /// The date of judgement, `YYYY-MM-DD` (`guard` cases; exceptions need it)
+    now: Option<String>,
     /// What `${aws:ResourceAccount}` resolves to (`access` cases)
     resource_account: Option<String>,
     /// What `${aws:ResourceOrgID}` resolves to (`access` cases)
@@ -279,7 +283,13 @@ fn run(case: &Case) -> Result<(), String> {
                 config[k] = x.clone();
             }
             let config = policy_core::GuardConfig::parse(&config.to_string()).map_err(|e| e.to_string())?;
-            let ctx = policy_core::GuardContext::new(&config, GUARD_ACCOUNT, "us-east-1", "aws");
+            let mut ctx = policy_core::GuardContext::new(&config, GUARD_ACCOUNT, "us-east-1", "aws");
+            if let Some(scope) = &case.scope {
+                ctx = ctx.for_scope(scope);
+            }
+            if let Some(now) = &case.now {
+                ctx = ctx.at(policy_core::condition::parse_date(now).expect("`now` is a date"));
+            }
             let review = if case.registry.unwrap_or(false) {
                 policy_core::guard::review_registry_policy(&p, &ctx)
             } else {

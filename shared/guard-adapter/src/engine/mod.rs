@@ -108,6 +108,21 @@ pub struct Guard<P> {
     pub registry_attempts: usize,
     /// Wait before a read-back check (longer than [`MAX_READ_TO_WRITE`])
     pub verify_delay: Duration,
+    /// Now, in seconds since the epoch: when approved exceptions end (tests set it)
+    pub clock: Clock,
+}
+
+/// A source of the current time, seconds since the epoch
+pub type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// The system clock
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    })
 }
 
 /// The partition of a region
@@ -137,6 +152,7 @@ impl<P: EcrPolicies> Guard<P> {
             creation_backoff: Backoff::default(),
             registry_attempts: 8,
             verify_delay: VERIFY_DELAY,
+            clock: system_clock(),
         }
     }
 
@@ -432,6 +448,42 @@ mod tests {
             assert_eq!(again.action, OutcomeAction::Unchanged, "{prefix}");
         }
         assert_eq!(g.ecr.inner.writes(), writes);
+    }
+
+    #[tokio::test]
+    async fn an_exception_keeps_exactly_its_grant_until_its_date() {
+        let config = r#"{"mode":"enforce","exceptions":[{"repositories":"svc-*","grantee":{"account":"999988887777"},
+            "max":"pull","expires":"2027-04-01","reason":"partner migration, SEC-42"}]}"#;
+        let (mut g, _) = guard(config);
+        let mixed = r#"{"Statement":[{"Sid":"Partners","Effect":"Allow","Principal":{"AWS":["999988887777","888877776666"]},"Action":"ecr:BatchGetImage"}]}"#;
+        g.ecr.inner.put_repository("svc-a", Some(mixed));
+        let day = |d: &str| policy_core::condition::parse_date(d).unwrap();
+        g.clock = Arc::new(move || day("2027-03-25"));
+        let event = || event("SetRepositoryPolicy", json!({"repositoryName":"svc-a"}), json!({}));
+        let out = g.handle(&event(), &["repository-policy-changed"]).await.unwrap();
+        let got: Vec<_> = out
+            .findings
+            .iter()
+            .map(|f| (f.principal.as_deref().unwrap_or(""), f.disposition))
+            .collect();
+        assert_eq!(got, [("999988887777", "excepted"), ("888877776666", "removed")]);
+        assert!(
+            out.findings[0]
+                .reason
+                .contains("until `2027-04-01`, in 7 days: partner migration"),
+            "{}",
+            out.findings[0].reason
+        );
+        let live = g.ecr.inner.repository_policy("svc-a").unwrap();
+        assert!(
+            live.contains("999988887777") && !live.contains("888877776666"),
+            "{live}"
+        );
+        // On its date it no longer applies: the partner's grant goes too.
+        g.clock = Arc::new(move || day("2027-04-01"));
+        let out = g.handle(&event(), &["repository-policy-changed"]).await.unwrap();
+        assert_eq!(out.action, OutcomeAction::Written);
+        assert_eq!(g.ecr.inner.repository_policy("svc-a"), None);
     }
 
     #[tokio::test]

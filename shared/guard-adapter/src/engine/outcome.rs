@@ -31,7 +31,8 @@ pub struct GrantFinding {
     /// The principal concerned, absent when the whole statement is
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
-    /// `removed`, `pinned`, `reported` (would be removed or pinned) or `kept`
+    /// `removed`, `pinned`, `reported` (would be removed or pinned), `kept` (by configuration)
+    /// or `excepted` (by an approved exception)
     pub disposition: &'static str,
 }
 
@@ -90,7 +91,9 @@ impl Outcome {
 
     /// Findings that removed, pinned or would remove or pin a grant
     pub fn changes(&self) -> impl Iterator<Item = &GrantFinding> {
-        self.findings.iter().filter(|f| f.disposition != "kept")
+        self.findings
+            .iter()
+            .filter(|f| matches!(f.disposition, "removed" | "pinned" | "reported"))
     }
 }
 

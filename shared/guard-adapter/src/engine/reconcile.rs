@@ -188,7 +188,9 @@ impl<P: EcrPolicies> Guard<P> {
         if self.config.is_exempt(repository) {
             return Ok(Outcome::skipped(format!("repository `{repository}` is exempt")));
         }
-        let ctx = GuardContext::new(&self.config, account, region, partition_of(region));
+        let ctx = GuardContext::new(&self.config, account, region, partition_of(region))
+            .for_scope(repository)
+            .at((self.clock)());
         let target = Target::Repository(repository);
         self.reconcile(target, account, region, wait_for_creation, |live| {
             plan_repository(live, repository, &ctx)
@@ -199,7 +201,7 @@ impl<P: EcrPolicies> Guard<P> {
     /// Applies the registry rules, the registry baseline and the replication grants to the
     /// registry policy
     pub async fn enforce_registry(&self, account: &str, region: &str) -> Result<Outcome, HandlerError> {
-        let ctx = GuardContext::new(&self.config, account, region, partition_of(region));
+        let ctx = GuardContext::new(&self.config, account, region, partition_of(region)).at((self.clock)());
         self.reconcile(Target::Registry, account, region, false, |live| {
             plan_registry(live, &ctx)
         })
@@ -222,7 +224,10 @@ impl<P: EcrPolicies> Guard<P> {
                 "creation template `{prefix}` applies only to exempt repositories"
             )));
         }
-        let ctx = GuardContext::new(&self.config, account, region, partition_of(region));
+        let scope = namespace(prefix);
+        let ctx = GuardContext::new(&self.config, account, region, partition_of(region))
+            .for_scope(&scope)
+            .at((self.clock)());
         // Templates the guard keeps will exist: their namespaces are not this one's to fill.
         let mut more_specific: Vec<String> = self.config.managed_templates().into_iter().map(|(p, _)| p).collect();
         more_specific.extend(others.iter().cloned());
@@ -334,7 +339,7 @@ impl<P: EcrPolicies> Guard<P> {
     /// Registry writes race (other grants, enforce): after writing, read back and plan again;
     /// a lost update shows up as a non-empty plan and is written again.
     pub async fn grant_replication(&self, account: &str, region: &str, source: &str) -> Result<Outcome, HandlerError> {
-        let ctx = GuardContext::new(&self.config, account, region, partition_of(region));
+        let ctx = GuardContext::new(&self.config, account, region, partition_of(region)).at((self.clock)());
         let attempts = self.registry_attempts.max(1);
         let mut written: Option<Outcome> = None;
         for attempt in 0..=attempts {
@@ -374,7 +379,7 @@ impl<P: EcrPolicies> Guard<P> {
             Disposition::Removed => ("grant_removed", plan.after.as_ref()),
             Disposition::Pinned => ("grant_pinned", plan.after.as_ref()),
             Disposition::Reported => ("grant_removed", plan.would_after.as_ref()),
-            Disposition::Kept => ("finding", plan.after.as_ref()),
+            Disposition::Kept | Disposition::Excepted => ("finding", plan.after.as_ref()),
         };
         self.audit.emit(json!({
             "audit": audit,
