@@ -3,7 +3,7 @@
 //! judged (neither called clean nor guessed at); the other statements are judged as usual.
 
 use crate::{
-    iac::{tokens_in, PolicyInput, RepositoryName, Resource, Source, Unknown},
+    iac::{token, tokens_in, PolicyInput, RepositoryName, Resource, Source, Unknown, UNKNOWN_AFTER_APPLY},
     judge::{judge, CliFinding, Judging, PolicyKind},
 };
 use policy_core::Policy;
@@ -106,10 +106,34 @@ fn walk(v: &Value, path: &str, out: &mut Vec<(String, usize)>) {
     }
 }
 
-fn unknown_finding(u: &Unknown, reason: String, detail: String) -> CliFinding {
+/// A finding for an unknown value: `subject` depends on it, so `consequence`
+fn unknown_finding(u: &Unknown, subject: &str, consequence: &str, detail: String) -> CliFinding {
+    let reason = match u.rule {
+        // Terraform names the attribute itself.
+        UNKNOWN_AFTER_APPLY => format!("{} is known only after apply: {consequence}", u.what),
+        _ => format!("{subject} depends on {}: {consequence}", u.what),
+    };
     CliFinding {
         detail: Some(detail),
         ..CliFinding::new(u.rule, reason)
+    }
+}
+
+/// A statement for people: each unknown shown as what it depends on
+fn readable(v: &Value, unknowns: &[Unknown]) -> Value {
+    match v {
+        Value::String(s) => {
+            let mut out = s.clone();
+            for n in tokens_in(s) {
+                if let Some(u) = unknowns.get(n) {
+                    out = out.replace(&token(n), &format!("<unresolved: {}>", u.what.replace('`', "")));
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| readable(i, unknowns)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, i)| (k.clone(), readable(i, unknowns))).collect()),
+        other => other.clone(),
     }
 }
 
@@ -141,10 +165,8 @@ fn check_source(s: &Source, j: &Judging) -> Result<Vec<Entry>, InvalidPolicy> {
                     Some(u.line),
                     unknown_finding(
                         u,
-                        format!(
-                            "the repository name depends on {}: exemption and baseline are not checked",
-                            u.what
-                        ),
+                        "the repository name",
+                        "exemption and baseline are not checked",
                         "repository-name".to_owned(),
                     ),
                 ));
@@ -157,11 +179,7 @@ fn check_source(s: &Source, j: &Judging) -> Result<Vec<Entry>, InvalidPolicy> {
             for u in &s.unknowns {
                 found.push((
                     Some(u.line),
-                    unknown_finding(
-                        u,
-                        format!("the policy depends on {}: it is not judged", u.what),
-                        "policy".to_owned(),
-                    ),
+                    unknown_finding(u, "the policy", "the policy is not judged", "policy".to_owned()),
                 ));
             }
             return Ok(place_all(s, repository, found));
@@ -174,11 +192,7 @@ fn check_source(s: &Source, j: &Judging) -> Result<Vec<Entry>, InvalidPolicy> {
                     if let Some(u) = unknown(n) {
                         found.push((
                             Some(u.line),
-                            unknown_finding(
-                                u,
-                                format!("the policy text depends on {}: it is not judged", u.what),
-                                "policy".to_owned(),
-                            ),
+                            unknown_finding(u, "the policy text", "the policy is not judged", "policy".to_owned()),
                         ));
                     }
                 }
@@ -199,11 +213,7 @@ fn check_source(s: &Source, j: &Judging) -> Result<Vec<Entry>, InvalidPolicy> {
             if let Some(u) = unknown(*n) {
                 found.push((
                     Some(u.line),
-                    unknown_finding(
-                        u,
-                        format!("`{path}` depends on {}: the policy is not judged", u.what),
-                        path.clone(),
-                    ),
+                    unknown_finding(u, &format!("`{path}`"), "the policy is not judged", path.clone()),
                 ));
             }
         }
@@ -227,11 +237,12 @@ fn check_source(s: &Source, j: &Judging) -> Result<Vec<Entry>, InvalidPolicy> {
                     CliFinding {
                         index: Some(*i),
                         label: Some(label(*i, statement)),
-                        statement: statement.cloned(),
+                        statement: statement.map(|st| readable(st, &s.unknowns)),
                         ..unknown_finding(
                             u,
-                            format!("`{path}` depends on {}: the statement is not judged", u.what),
-                            path.clone(),
+                            &format!("`{path}`"),
+                            "the statement is not judged",
+                            format!("{path} {}", u.what),
                         )
                     },
                 ));

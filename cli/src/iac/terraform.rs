@@ -100,7 +100,7 @@ pub fn read(file: &str, root: &Node) -> Result<Vec<Source>, InputError> {
             match flagged {
                 Some((true, line)) => Some(Unknown {
                     rule: UNKNOWN_AFTER_APPLY,
-                    what: format!("`{attr}`, known only after apply"),
+                    what: format!("`{attr}`"),
                     line,
                 }),
                 _ => None,
