@@ -219,7 +219,12 @@ pub fn read_text(file: &str, text: &str, opts: &ReadOptions) -> Result<(InputKin
     let root = match root {
         Ok(root) => root,
         // A policy must be JSON; let the policy parser say what is wrong with it.
-        Err(_) if text.contains("\"Statement\"") => {
+        Err(_)
+            if ["\"Resources\"", "\"format_version\""]
+                .iter()
+                .all(|k| !text.contains(k))
+                && text.contains("\"Statement\"") =>
+        {
             return Ok((InputKind::Policy, vec![policy_document(file, text, None, opts)]))
         }
         Err(e) => return Err(e),
