@@ -14,6 +14,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== template"
 export SAM_CLI_TELEMETRY=0
 .tools/sam/bin/cfn-lint template.yaml
+# The sample templates `check` is tested on must be ones CloudFormation would take.
+.tools/sam/bin/cfn-lint tests/iac/*.yaml tests/iac/cfn-*.json
 AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/sam validate --lint
 echo "== tests"
 log=$(mktemp)

@@ -1,6 +1,12 @@
 //! Wiring only: arguments, settings, the SDK client, then the library.
 
-use ecr_policy_guard::{check, load_settings, parse_args, progress_line, sweep_exit_code, Command, USAGE};
+use clap::CommandFactory;
+use ecr_policy_guard::{
+    args::{self, Cli, Command},
+    load_settings, output,
+    progress::{Progress, ProgressAudit},
+    run_check, sweep_exit_code, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS,
+};
 use guard_adapter::{sdk::SdkEcr, sweep::SweepOptions, Guard};
 use policy_core::config::Mode;
 use std::io::{IsTerminal, Write};
@@ -11,72 +17,53 @@ fn env(k: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(run(&args).await);
+    std::process::exit(run().await);
 }
 
-async fn run(args: &[String]) -> i32 {
-    let command = match parse_args(args) {
-        Ok(c) => c,
+async fn run() -> i32 {
+    let parsed = match args::parse(std::env::args_os()) {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}\n{USAGE}");
-            return 2;
+            // Help and version go to standard output with 0; usage errors to standard error with 2.
+            let _ = e.print();
+            return e.exit_code();
         }
     };
-    match command {
-        Command::Help => {
-            println!("{USAGE}");
-            0
+    // `GUARD_CONFIG_FILE` is read by the settings themselves, beside `GUARD_CONFIG`.
+    let config_flag = |c: &args::Common| c.config.clone().filter(|_| parsed.config_on_command_line);
+    match parsed.cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "ecr-policy-guard", &mut std::io::stdout());
+            EXIT_CLEAN
         }
-        Command::Check {
-            file,
-            registry,
-            repository,
-            account,
-            config,
-        } => {
-            let settings = match load_settings(config.as_deref(), env) {
+        Command::Check(ref a) => {
+            let settings = match load_settings(config_flag(&a.common).as_deref(), env) {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
-            let account = account
-                .or(settings.own_account.clone())
-                .unwrap_or_else(|| "000000000000".into());
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => return fail(&format!("cannot read `{file}`: {e}")),
-            };
-            match check(&text, &settings.config, &account, registry, repository.as_deref()) {
-                Ok(report) if report.findings.is_empty() => {
-                    for n in &report.notes {
-                        println!("{file}: note: {n}");
+            match run_check(a, &settings) {
+                Ok(run) => {
+                    print(&output::check(&run.entries, &run.files, a.output));
+                    // Findings kept by configuration or an approved exception inform; they do not fail.
+                    if run.entries.iter().all(|e| e.finding.note.is_some()) {
+                        EXIT_CLEAN
+                    } else {
+                        EXIT_FINDINGS
                     }
-                    println!("{file}: no findings");
-                    0
                 }
-                Ok(report) => {
-                    for f in &report.findings {
-                        println!("{file}: {f}");
-                    }
-                    1
-                }
-                Err(e) => fail(&format!("{file}: {e}")),
+                Err(e) => fail(&e),
             }
         }
-        Command::Sweep {
-            report,
-            account,
-            concurrency,
-            config,
-        } => {
-            let mut settings = match load_settings(config.as_deref(), env) {
+        Command::Sweep(ref a) => {
+            let mut settings = match load_settings(config_flag(&a.common).as_deref(), env) {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
-            if report {
+            if a.report {
                 settings.config.mode = policy_core::Modes::all(Mode::Report);
             }
-            let Some(account) = account.or(settings.own_account.clone()) else {
+            let Some(account) = a.common.account.clone().or(settings.own_account.clone()) else {
                 return fail("pass `--account` or set `GUARD_ACCOUNT_ID`");
             };
             let sdk = guard_adapter::sdk_config().await;
@@ -87,37 +74,35 @@ async fn run(args: &[String]) -> i32 {
                 SdkEcr::new(aws_sdk_ecr::Client::new(&sdk), Some(account.clone())),
                 settings,
             );
-            // Standard output carries the summary; the audit trail goes to standard error.
-            guard.audit = std::sync::Arc::new(guard_adapter::audit::StderrAudit);
-            let tty = std::io::stderr().is_terminal();
-            let progress = |done: usize, total: usize| {
-                if tty {
-                    let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "{}", progress_line(done, total));
-                    let _ = err.flush();
-                }
-            };
+            let progress = Progress::new(std::io::stderr().is_terminal());
+            // Standard output carries the result; the audit trail goes to standard error.
+            guard.audit = std::sync::Arc::new(ProgressAudit {
+                progress: progress.clone(),
+            });
             let options = SweepOptions {
-                concurrency,
+                concurrency: a.concurrency,
                 deadline: None,
             };
-            let summary = match guard.sweep(&account, &region, options, &progress).await {
-                Ok(s) => s,
-                Err(e) => return fail(&e.to_string()),
-            };
-            if tty {
-                eprintln!();
+            let result = guard
+                .sweep(&account, &region, options, &|done, total| progress.update(done, total))
+                .await;
+            progress.finish();
+            match result {
+                Ok(summary) => {
+                    print(&output::sweep(&summary, a.output, &account, &region));
+                    sweep_exit_code(&summary)
+                }
+                Err(e) => fail(&e.to_string()),
             }
-            match serde_json::to_string_pretty(&summary) {
-                Ok(text) => println!("{text}"),
-                Err(e) => return fail(&e.to_string()),
-            }
-            sweep_exit_code(&summary)
         }
     }
 }
 
+fn print(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn fail(message: &str) -> i32 {
     eprintln!("error: {message}");
-    2
+    EXIT_ERROR
 }

@@ -2,6 +2,8 @@
 //! nothing, `sweep` fixes, a clean registry exits 0; `check` lints files offline.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod support;
+
 use scenarios::*;
 use serde_json::{json, Value};
 use std::process::{Command, Output};
@@ -36,6 +38,32 @@ async fn sweep_report_gate_then_enforce() {
     let s = summary(&out);
     assert_eq!(s["mode"], "report");
     assert_eq!(s["findings_by_rule"]["public"], 1);
+    // Standard error is not a terminal here: no progress bar is drawn on it.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\r'));
+    // The same findings as text and as SARIF (the repository as a logical location).
+    let out = cli(&["sweep", "--report", "--output", "text"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("repository `svc/public`: statement 0 (`Everyone`): public: grants `pull` to anyone\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 repositories (report mode): 0 compliant, 1 changed, 0 skipped, 0 failed\n"),
+        "{text}"
+    );
+    let out = cli(&["sweep", "--report", "--output", "sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    support::assert_valid_sarif(&log);
+    let result = &log["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "public");
+    assert_eq!(result["level"], "error");
+    assert_eq!(result["locations"][0]["logicalLocations"][0]["name"], "svc/public");
+    assert_eq!(
+        result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+        format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/svc/public")
+    );
     assert_eq!(repository_policy("svc/public").await.unwrap(), public);
     let out = cli(&["sweep"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
