@@ -541,7 +541,11 @@ async fn creation_template_errors_are_the_documented_ones_and_change_nothing() {
         .await;
     assert_eq!(code(foreign_role), "InvalidParameterException");
 
-    assert_eq!(describe(&c, &[]).await, std::slice::from_ref(&created), "nothing changed");
+    assert_eq!(
+        describe(&c, &[]).await,
+        std::slice::from_ref(&created),
+        "nothing changed"
+    );
 
     let deleted = c
         .delete_repository_creation_template()

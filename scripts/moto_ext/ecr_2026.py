@@ -26,8 +26,9 @@ lengths, patterns) are checked against that model, so they are exactly the docum
    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry-permissions.html).
    moto accepts only `ecr:CreateRepository` and `ecr:ReplicateImage`. Here, under `V1` exactly
    `ecr:ReplicateImage`, `ecr:BatchImportUpstreamImage` and `ecr:CreateRepository` are accepted
-   (no `NotAction`); under `V2` any `ecr:` action. Action names compare ignoring case, as IAM
-   does. A refusal is moto's own `InvalidParameterException` ("Invalid registry policy provided").
+   (no `NotAction`); under `V2` any `ecr:` action, in `Action` or `NotAction`. Action names
+   compare ignoring case, as IAM does. A refusal is moto's own `InvalidParameterException`
+   ("Invalid registry policy provided").
 
 3. Repository creation templates: `CreateRepositoryCreationTemplate`,
    `UpdateRepositoryCreationTemplate`, `DeleteRepositoryCreationTemplate`,
@@ -93,7 +94,7 @@ ACCOUNT_SETTINGS: dict[str, tuple[str, ...]] = {
 # The only actions a V1 registry policy may hold (lower case: IAM action names ignore case).
 V1_REGISTRY_ACTIONS = frozenset({"ecr:replicateimage", "ecr:batchimportupstreamimage", "ecr:createrepository"})
 
-# Template members an Update may set: every member of the request but the key.
+# The template members a Create or Update request may set, besides the key `prefix`.
 TEMPLATE_MEMBERS = (
     "description",
     "encryptionConfiguration",
