@@ -34,7 +34,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MOTO = os.path.join(ROOT, ".tools/venv/bin/moto_server")
+# moto through the project's launcher (scripts/moto_ext/ adds the ECR APIs moto lacks)
+MOTO = [os.path.join(ROOT, ".tools/venv/bin/python"), os.path.join(ROOT, "scripts/moto_server.py")]
 CUSTODIAN = os.path.join(ROOT, ".tools/c7n/bin/custodian")
 GUARD = os.path.join(ROOT, "target/release/ecr-policy-guard")
 OWN = "123456789012"  # moto's default account
@@ -138,7 +139,7 @@ class Moto:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(workdir, "moto.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(self.port)],
+        self.proc = subprocess.Popen([*MOTO, "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + 30
@@ -470,7 +471,7 @@ def main():
                          "stand-in for a real endpoint's round trip (default 0: moto directly)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
-    for path in (MOTO, CUSTODIAN, GUARD):
+    for path in (MOTO[0], CUSTODIAN, GUARD):
         if not os.access(path, os.X_OK):
             sys.exit(f"missing {path}: run bench/custodian.sh")
 

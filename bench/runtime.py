@@ -149,7 +149,8 @@ def main():
     args = ap.parse_args()
 
     moto_port = free_port()
-    moto = subprocess.Popen([str(ROOT / ".tools/venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+    moto = subprocess.Popen([str(ROOT / ".tools/venv/bin/python"), str(ROOT / "scripts/moto_server.py"),
+                             "-H", "127.0.0.1", "-p", str(moto_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(moto_port)

@@ -16,7 +16,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 moto_port=$(free_port)
-moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+.tools/venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
 wait_port "$moto_port"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the project's Python tools into git-ignored virtualenvs under .tools/, once.
 #   tools.sh [GROUP...]   (default: all groups)
-#   moto     .tools/venv    moto's ECR server: the scenario tests, the demo, the benchmarks
+#   moto     .tools/venv    moto's server (started through scripts/moto_server.py): the scenario
+#                           tests, the demo, the benchmarks; the `server` extra brings every
+#                           service's dependencies (scripts/moto_services_smoke.py checks those used)
 #   sam      .tools/sam     aws-sam-cli and cfn-lint (apart: aws-sam-cli pins an older boto3)
 #   lambda   .tools/lambda  cargo-lambda (`cargo lambda watch` in the demo, `sam build`) and
 #                           zig (cross-compiles the arm64 bootstraps)

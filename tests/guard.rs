@@ -272,8 +272,8 @@ async fn enforce_policy_reapplies_baseline_after_delete() {
 #[tokio::test]
 async fn enforce_policy_reverts_registry_policy() {
     let _x = exclusive().await;
-    // moto accepts only `ecr:CreateRepository` and `ecr:ReplicateImage` in a registry policy (ECR
-    // also takes `ecr:BatchImportUpstreamImage`; policy-core's unit tests cover that one).
+    // Only actions a V1 registry policy may hold, so the scenario means the same under either
+    // registry policy scope (moto runs with V2, the default; tests/emulator.rs covers V1 and V2).
     put_registry_policy(&json!({"Version":"2012-10-17","Statement":[
         {"Sid":"Replication","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::777788889999:root","arn:aws:iam::999988887777:root"]},
          "Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Resource":"arn:aws:ecr:us-east-1:123456789012:repository/*"},

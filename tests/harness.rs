@@ -37,20 +37,29 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The endpoint of the shared moto server, started on first use
+/// The endpoint of the shared moto server, started on first use: `MOTO_ENDPOINT` when set (a
+/// server already running), else `MOTO_SERVER` (an executable taking `moto_server`'s flags), else
+/// the project's launcher `scripts/moto_server.py`, which adds the ECR APIs moto lacks
+/// (`scripts/moto_ext/`)
 pub fn moto_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
         if let Ok(e) = std::env::var("MOTO_ENDPOINT") {
             return e;
         }
-        let bin = std::env::var("MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|_| root().join(".tools/venv/bin/moto_server"));
-        assert!(bin.exists(), "{} is missing: run ./scripts/tools.sh (./scripts/test.sh does)", bin.display());
+        let command: Vec<PathBuf> = match std::env::var("MOTO_SERVER") {
+            Ok(bin) => vec![PathBuf::from(bin)],
+            Err(_) => vec![root().join(".tools/venv/bin/python"), root().join("scripts/moto_server.py")],
+        };
+        for path in &command {
+            assert!(path.exists(), "{} is missing: run ./scripts/tools.sh (./scripts/test.sh does)", path.display());
+        }
+        let command: Vec<String> = command.iter().map(|p| format!("'{}'", p.display().to_string().replace('\'', r"'\''"))).collect();
         let port = free_port();
         // The watchdog shell stops moto when this test process is gone, however it ends.
         let script = format!(
             "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done; kill $m 2>/dev/null",
-            bin.display(),
+            command.join(" "),
             std::process::id()
         );
         let mut watchdog =

@@ -1,0 +1,5 @@
+"""The project's extensions to moto's server, installed at start-up by `scripts/moto_server.py`.
+
+- `ecr_2026`: ECR account settings, registry policy scope V1/V2, repository creation templates
+  (APIs that moto 5.2.5 lacks; see that module's docstring).
+"""
