@@ -258,6 +258,7 @@ impl<P: EcrPolicies> Guard<P> {
             retryable: e.is_retryable(),
             error: e.to_string(),
         };
+        let listed_at = Instant::now();
         let templates = match self.ecr.list_creation_templates().await {
             Ok(t) => t,
             Err(e) => {
@@ -272,9 +273,10 @@ impl<P: EcrPolicies> Guard<P> {
             .into_iter()
             .map(|(p, _)| p)
             .filter(|p| !prefixes.contains(p));
-        let work: Vec<(String, Option<crate::port::CreationTemplate>)> = templates
+        // A template listed a while ago is read again before it is written (see `FRESH_READ`).
+        let work: Vec<(String, Option<(crate::port::CreationTemplate, Instant)>)> = templates
             .into_iter()
-            .map(|t| (t.prefix.clone(), Some(t)))
+            .map(|t| (t.prefix.clone(), Some((t, listed_at))))
             .chain(missing.map(|p| (p, None)))
             .collect();
         for (prefix, listed) in work {

@@ -216,7 +216,7 @@ impl<P: EcrPolicies> Guard<P> {
         account: &str,
         region: &str,
         prefix: &str,
-        listed: Option<CreationTemplate>,
+        listed: Option<(CreationTemplate, Instant)>,
         others: &[String],
     ) -> Result<Outcome, HandlerError> {
         if self.config.is_exempt_template(prefix) {
@@ -232,20 +232,19 @@ impl<P: EcrPolicies> Guard<P> {
         let mut more_specific: Vec<String> = self.config.managed_templates().into_iter().map(|(p, _)| p).collect();
         more_specific.extend(others.iter().cloned());
         let target = Target::Template(prefix);
-        let pre_read = match listed {
-            Some(t) => Some(Live::of_template(t, &target.what())?),
-            None => None,
-        };
         let managed = self.config.managed_templates().iter().any(|(p, _)| p == prefix);
-        let pre_read = match pre_read {
-            Some(live) => Some(live),
-            None => match self.read_target(target, false).await? {
-                Some(live) => Some(live),
-                None if managed => return self.create_template(&ctx, prefix, &more_specific).await,
-                None => return Ok(target.gone()),
-            },
+        let pre_read = match listed {
+            Some((t, listed_at)) => (Live::of_template(t, &target.what())?, listed_at),
+            None => {
+                let read_at = Instant::now();
+                match self.read_target(target, false).await? {
+                    Some(live) => (live, read_at),
+                    None if managed => return self.create_template(&ctx, prefix, &more_specific).await,
+                    None => return Ok(target.gone()),
+                }
+            }
         };
-        self.reconcile_from(target, account, region, pre_read, |live| {
+        self.reconcile_from(target, account, region, Some(pre_read), |live| {
             plan_template(live, prefix, &more_specific, &ctx)
         })
         .await
@@ -292,31 +291,37 @@ impl<P: EcrPolicies> Guard<P> {
         wait_for_creation: bool,
         planner: impl Fn(Option<&Policy>) -> Result<Plan, PlanError>,
     ) -> Result<Outcome, HandlerError> {
+        // The clock starts before the read: a read that waited (retries, creation) is not fresh.
+        let read_at = Instant::now();
         let Some(live) = self.read_target(target, wait_for_creation).await? else {
             return Ok(target.gone());
         };
-        self.reconcile_from(target, account, region, Some(live), planner).await
+        self.reconcile_from(target, account, region, Some((live, read_at)), planner)
+            .await
     }
 
     /// Plans from the live state and writes. A plan that waited is checked against a fresh read
     /// first: if the policy changed since it was planned against (another writer, a delete), the
     /// plan is made again from what is there now, so the guard never writes over a change it
-    /// had time to miss. `pre_read` is a read made just now (`None`: read here).
+    /// had time to miss. `pre_read` is a read already made and when it started (`None`: read
+    /// here).
     async fn reconcile_from(
         &self,
         target: Target<'_>,
         account: &str,
         region: &str,
-        pre_read: Option<Live>,
+        pre_read: Option<(Live, Instant)>,
         planner: impl Fn(Option<&Policy>) -> Result<Plan, PlanError>,
     ) -> Result<Outcome, HandlerError> {
-        let mut read_at = Instant::now();
-        let mut live = match pre_read {
-            Some(live) => live,
-            None => match self.read_target(target, false).await? {
-                Some(live) => live,
-                None => return Ok(target.gone()),
-            },
+        let (mut live, mut read_at) = match pre_read {
+            Some(read) => read,
+            None => {
+                let read_at = Instant::now();
+                match self.read_target(target, false).await? {
+                    Some(live) => (live, read_at),
+                    None => return Ok(target.gone()),
+                }
+            }
         };
         for _ in 0..WRITE_ATTEMPTS {
             let plan = planner(live.policy.as_ref())?;
