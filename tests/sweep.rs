@@ -101,7 +101,10 @@ async fn sweep_reports_then_enforces_then_converges() {
         .await
         .unwrap();
     assert_eq!((s.compliant, s.changed, s.skipped), (PER_KIND, 3 * PER_KIND, PER_KIND));
-    assert_eq!(g.writes(), 3 * PER_KIND);
+    // One write per repository to fix, and the registry policy: the configured replication source
+    // gets its grant from the sweep (not only from a failure event).
+    assert_eq!(s.registry, Some(OutcomeAction::Written));
+    assert_eq!(g.writes(), 3 * PER_KIND + 1);
     let config = GuardConfig::parse(&config_for("enforce")).unwrap();
     let ctx = GuardContext::new(&config, ACCOUNT, REGION, "aws");
     for (name, policy) in snapshot().await {
