@@ -19,7 +19,7 @@
 
 use crate::{
     actions::{ActionClass, ActionSet},
-    condition::{arn_parts, BaseOperator, Operator, SetQualifier},
+    condition::{arn_parts, key_and_default, pieces, BaseOperator, Operator, Piece, SetQualifier},
     model::{ConditionEntry, Effect, Policy, Principal, PrincipalKind, Statement},
     wildcard::has_wildcard,
 };
@@ -168,18 +168,15 @@ impl<'a> Resolver<'a> {
             ));
         }
         let mut out = String::new();
-        let mut rest = raw;
-        while let Some(start) = rest.find("${") {
-            let (before, after) = rest.split_at(start);
-            let after = after.get(2..).unwrap_or_default();
-            let Some(end) = after.find('}') else {
-                // An unterminated `${` is plain text to IAM: keep it, it then names no account.
-                break;
+        for piece in pieces(raw) {
+            let inner = match piece {
+                Piece::Text(t) => {
+                    out.push_str(t);
+                    continue;
+                }
+                Piece::Variable(inner) => inner,
             };
-            out.push_str(before);
-            let inner = after.get(..end).unwrap_or_default();
-            rest = after.get(end + 1..).unwrap_or_default();
-            let key = inner.split(',').next().unwrap_or_default().trim();
+            let (key, _) = key_and_default(inner);
             let value = match key.to_ascii_lowercase().as_str() {
                 "aws:resourceaccount" => self.account.map(str::to_owned),
                 "aws:resourceorgid" => self.org.map(str::to_owned),
@@ -209,7 +206,6 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        out.push_str(rest);
         Ok(Cow::Owned(out))
     }
 }

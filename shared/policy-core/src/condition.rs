@@ -290,6 +290,48 @@ impl Resolved<'_> {
     }
 }
 
+/// One piece of a value that may hold policy variables
+pub(crate) enum Piece<'a> {
+    /// Text as written
+    Text(&'a str),
+    /// The inside of a `${...}`
+    Variable(&'a str),
+}
+
+/// Splits a value into text and `${...}` variables; an unterminated `${` is plain text
+pub(crate) fn pieces(raw: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        let (before, after) = rest.split_at(start);
+        let after = after.get(2..).unwrap_or_default();
+        let Some(end) = after.find('}') else { break };
+        if !before.is_empty() {
+            out.push(Piece::Text(before));
+        }
+        out.push(Piece::Variable(after.get(..end).unwrap_or_default()));
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    out
+}
+
+/// A variable's key and its default (`${key, 'default'}`)
+pub(crate) fn key_and_default(inner: &str) -> (&str, Option<&str>) {
+    match inner.split_once(',') {
+        Some((k, d)) => {
+            let d = d.trim();
+            (
+                k.trim(),
+                Some(d.strip_prefix('\'').and_then(|d| d.strip_suffix('\'')).unwrap_or(d)),
+            )
+        }
+        None => (inner.trim(), None),
+    }
+}
+
 /// Substitutes `${key}`, `${key, 'default'}` and the escapes `${*}`, `${?}`, `${$}`.
 /// `None` when a variable has no value and no default: the value then matches nothing.
 pub(crate) fn substitute<'a>(raw: &'a str, ctx: &Context) -> Option<Resolved<'a>> {
@@ -297,39 +339,15 @@ pub(crate) fn substitute<'a>(raw: &'a str, ctx: &Context) -> Option<Resolved<'a>
         return Some(Resolved::Plain(std::borrow::Cow::Borrowed(raw)));
     }
     let mut parts: Vec<(bool, String)> = Vec::new();
-    let mut rest = raw;
-    while let Some(start) = rest.find("${") {
-        let (before, after) = rest.split_at(start);
-        let after = after.get(2..).unwrap_or_default();
-        let Some(end) = after.find('}') else {
-            // An unterminated `${` is plain text.
-            break;
-        };
-        if !before.is_empty() {
-            parts.push((false, before.to_owned()));
-        }
-        let inner = after.get(..end).unwrap_or_default();
-        rest = after.get(end + 1..).unwrap_or_default();
-        match inner {
-            "*" | "?" | "$" => parts.push((true, inner.to_owned())),
-            _ => {
-                let (key, default) = match inner.split_once(',') {
-                    Some((k, d)) => {
-                        let d = d.trim();
-                        let d = d.strip_prefix('\'').and_then(|d| d.strip_suffix('\'')).unwrap_or(d);
-                        (k.trim(), Some(d))
-                    }
-                    None => (inner.trim(), None),
-                };
-                match ctx.variable(key).or(default) {
-                    Some(v) => parts.push((true, v.to_owned())),
-                    None => return None,
-                }
+    for piece in pieces(raw) {
+        match piece {
+            Piece::Text(t) => parts.push((false, t.to_owned())),
+            Piece::Variable(inner @ ("*" | "?" | "$")) => parts.push((true, inner.to_owned())),
+            Piece::Variable(inner) => {
+                let (key, default) = key_and_default(inner);
+                parts.push((true, ctx.variable(key).or(default)?.to_owned()));
             }
         }
-    }
-    if !rest.is_empty() {
-        parts.push((false, rest.to_owned()));
     }
     Some(Resolved::Parts(parts))
 }

@@ -526,13 +526,17 @@ fn judge_service(
     }))
 }
 
-fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &GuardContext) -> Vec<Issue> {
-    // A statement that allows no ECR action grants nothing here.
-    let Some(class) = access.class() else {
-        return Vec::new();
-    };
-    let scopes: Vec<String> = ctx.scope.map(str::to_owned).into_iter().collect();
-    let mut issues = match judge_anyone_part(s, access, class, ctx, &scopes, &|a| judge_account(a, class, ctx)) {
+/// Judges one Allow statement: its `*` part, `NotAction`, then each explicit principal, accounts
+/// judged by `account_rule`; exceptions apply over `scopes` (the repository names it reaches)
+fn judge_statement(
+    s: &Statement,
+    access: &StatementAccess,
+    class: ActionClass,
+    scopes: &[String],
+    ctx: &GuardContext,
+    account_rule: &dyn Fn(&str) -> Result<(), Violation>,
+) -> Vec<Issue> {
+    let mut issues = match judge_anyone_part(s, access, class, ctx, scopes, account_rule) {
         Ok(issues) => issues,
         Err(v) => return vec![Issue::Statement(v)],
     };
@@ -543,9 +547,7 @@ fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &Gua
         PrincipalKind::Aws => match aws_reach(id) {
             // The `*` part was judged above.
             None | Some(Reach::UniqueId(_)) => Ok(None),
-            Some(Reach::Account(a)) | Some(Reach::Principal { account: a, .. }) => {
-                judge_account(&a, class, ctx).map(|()| None)
-            }
+            Some(Reach::Account(a)) | Some(Reach::Principal { account: a, .. }) => account_rule(&a).map(|()| None),
             Some(other) => Err((
                 Rule::ForeignPrincipal,
                 format!("grants `{}` to `{other}`", class_name(class)),
@@ -557,7 +559,16 @@ fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &Gua
             format!("grants `{}` to `{id}` outside the account", class_name(class)),
         )),
     }));
-    apply_exceptions(issues, class, &scopes, ctx)
+    apply_exceptions(issues, class, scopes, ctx)
+}
+
+fn judge_repository_statement(s: &Statement, access: &StatementAccess, ctx: &GuardContext) -> Vec<Issue> {
+    // A statement that allows no ECR action grants nothing here.
+    let Some(class) = access.class() else {
+        return Vec::new();
+    };
+    let scopes: Vec<String> = ctx.scope.map(str::to_owned).into_iter().collect();
+    judge_statement(s, access, class, &scopes, ctx, &|a| judge_account(a, class, ctx))
 }
 
 /// Judges the statement's "anyone" part. A disallowed `*` written as one id among others in a
@@ -999,37 +1010,18 @@ fn judge_registry_statement(s: &Statement, access: &StatementAccess, ctx: &Guard
     let Some(class) = access.class() else {
         return Vec::new();
     };
+    let scope = registry_scope(s, ctx);
     // A statement covering only exempt repositories (or none of this registry's) is left alone.
-    if let Some(names) = registry_scope(s, ctx) {
-        if names.iter().all(|n| ctx.config.is_exempt_pattern(n)) {
-            return Vec::new();
-        }
+    if scope
+        .as_ref()
+        .is_some_and(|names| names.iter().all(|n| ctx.config.is_exempt_pattern(n)))
+    {
+        return Vec::new();
     }
-    let account_rule = |a: &str| judge_registry_account(a, s, access, class, ctx);
-    let scopes = registry_scope(s, ctx).unwrap_or_else(|| vec!["*".to_owned()]);
-    let mut issues = match judge_anyone_part(s, access, class, ctx, &scopes, &account_rule) {
-        Ok(issues) => issues,
-        Err(v) => return vec![Issue::Statement(v)],
-    };
-    if let Some(v) = not_action(s, access, ctx) {
-        return vec![Issue::Statement(v)];
-    }
-    issues.extend(judge_principals(s, |kind, id| match kind {
-        PrincipalKind::Aws => match aws_reach(id) {
-            None | Some(Reach::UniqueId(_)) => Ok(None),
-            Some(Reach::Account(a)) | Some(Reach::Principal { account: a, .. }) => account_rule(&a).map(|()| None),
-            Some(other) => Err((
-                Rule::ForeignPrincipal,
-                format!("grants `{}` to `{other}`", class_name(class)),
-            )),
-        },
-        PrincipalKind::Service => judge_service(id, access, class, ctx),
-        PrincipalKind::Federated | PrincipalKind::CanonicalUser => Err((
-            Rule::ForeignPrincipal,
-            format!("grants `{}` to `{id}` outside the account", class_name(class)),
-        )),
-    }));
-    apply_exceptions(issues, class, &scopes, ctx)
+    let scopes = scope.unwrap_or_else(|| vec!["*".to_owned()]);
+    judge_statement(s, access, class, &scopes, ctx, &|a| {
+        judge_registry_account(a, s, access, class, ctx)
+    })
 }
 
 /// Applies the registry-policy rules (scope V2: every Allow judged as a grant on the repositories
