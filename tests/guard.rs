@@ -117,6 +117,129 @@ async fn apply_baseline_on_a_repository_that_never_appears_is_retryable() {
     assert_eq!(g.writes(), 0);
 }
 
+/// Repositories ECR creates itself (pull through cache, replication, create-on-push) and one a
+/// service creates by API call: each shape the decoder knows reaches apply-baseline, which writes
+/// the baseline once; a pull through cache sync after that finds nothing to do.
+#[tokio::test]
+async fn apply_baseline_on_every_repository_ecr_or_a_service_creates() {
+    let _x = exclusive().await;
+    let g = guard(&enforce_config(), Some(GUARD_ROLE));
+    for (file, repository) in [
+        (
+            "cloudtrail-ecr-service-event-create-repository-pull-through-cache.json",
+            "team-hub/library/alpine",
+        ),
+        (
+            "cloudtrail-ecr-service-event-create-repository-replication.json",
+            "team-payments/worker",
+        ),
+        (
+            "cloudtrail-ecr-service-event-create-repository-on-push.json",
+            "team-payments/batch",
+        ),
+        (
+            "cloudtrail-ecr-create-repository-by-service.json",
+            "team-payments/importer",
+        ),
+    ] {
+        // The test stands in for ECR, which has created the repository by the time the event comes.
+        create_repository(repository, None).await;
+        let writes = g.writes();
+        let out = apply_baseline::function_handler(lambda_event(event(file)), &g.guard)
+            .await
+            .unwrap();
+        assert_eq!(out.action, OutcomeAction::Written, "{file}");
+        assert_eq!(out.repository.as_deref(), Some(repository), "{file}");
+        let live = repository_policy(repository).await.unwrap();
+        assert_eq!(
+            sids(&live),
+            ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"],
+            "{file}"
+        );
+        assert_eq!(g.writes(), writes + 1, "{file}");
+    }
+    // The native pull through cache event for the same repository: its baseline is there.
+    let writes = g.writes();
+    let out = apply_baseline::function_handler(
+        lambda_event(event("ecr-pull-through-cache-action-success.json")),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Unchanged);
+    assert_eq!(out.repository.as_deref(), Some("team-hub/library/alpine"));
+    assert_eq!(g.writes(), writes, "no second write");
+    // A failed sync names no repository to act on.
+    let out = apply_baseline::function_handler(
+        lambda_event(event("ecr-pull-through-cache-action-failed.json")),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Skipped);
+    assert!(out.reason.unwrap().contains("`FAILED`"));
+    assert_eq!(g.writes(), writes);
+}
+
+/// Native pull through cache events are best effort, CloudTrail's can be late: either one alone
+/// brings the baseline
+#[tokio::test]
+async fn a_pull_through_cache_sync_alone_brings_the_baseline() {
+    let _x = exclusive().await;
+    create_repository("team-hub/library/alpine", None).await;
+    let g = guard(&enforce_config(), Some(GUARD_ROLE));
+    let out = apply_baseline::function_handler(
+        lambda_event(event("ecr-pull-through-cache-action-success.json")),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Written);
+    let live = repository_policy("team-hub/library/alpine").await.unwrap();
+    assert_eq!(sids(&live), ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"]);
+    // The CloudTrail service event arriving after it changes nothing.
+    let out = apply_baseline::function_handler(
+        lambda_event(event(
+            "cloudtrail-ecr-service-event-create-repository-pull-through-cache.json",
+        )),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Unchanged);
+    assert_eq!(g.writes(), 1);
+}
+
+/// Creation template events are decoded but no function acts on them yet
+#[tokio::test]
+async fn creation_template_events_are_not_acted_on_yet() {
+    let _x = exclusive().await;
+    let g = guard(&enforce_config(), Some(GUARD_ROLE));
+    for file in [
+        "cloudtrail-ecr-create-repository-creation-template.json",
+        "cloudtrail-ecr-update-repository-creation-template.json",
+    ] {
+        let payload = event(file);
+        for out in [
+            apply_baseline::function_handler(lambda_event(payload.clone()), &g.guard).await,
+            enforce(&g, payload.clone()).await,
+            grant_replication::function_handler(lambda_event(payload.clone()), &g.guard).await,
+        ] {
+            let out = out.unwrap();
+            assert_eq!(out.action, OutcomeAction::Skipped, "{file}");
+            assert!(out.reason.unwrap().contains("creation-template-changed"), "{file}");
+        }
+        // A function that took them would, for now, be told so by the engine.
+        let out = g.guard.handle(&payload, &["creation-template-changed"]).await.unwrap();
+        assert_eq!(out.action, OutcomeAction::Skipped);
+        assert_eq!(
+            out.reason.as_deref(),
+            Some("repository creation template `team-hub` changed: not handled yet")
+        );
+    }
+    assert_eq!(g.writes(), 0);
+}
+
 /// One scenario per guard rule: the live policy, the rules expected to fire, and the Sids left
 /// (`None`: the policy is deleted)
 #[tokio::test]

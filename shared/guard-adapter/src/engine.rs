@@ -335,6 +335,10 @@ impl<P: EcrPolicies> Guard<P> {
             GuardEvent::ReplicationFailed { source_account, .. } => {
                 Box::pin(self.grant_replication(&account, &region, &source_account)).await
             }
+            // Decoded so that a function can take it up later; none does yet.
+            GuardEvent::CreationTemplateChanged { prefix } => Ok(Outcome::skipped(format!(
+                "repository creation template `{prefix}` changed: not handled yet"
+            ))),
         }
     }
 
