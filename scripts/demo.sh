@@ -45,12 +45,22 @@ invoke() { # function, event file
   cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$lambda_port" "$1" --data-file "$2" -o json
   echo
 }
+# Each step prints the policy before and after as a compact statement diff (- removed,
+# ~ rewritten, + added, = kept), each change with its rule and reason. DEMO_FULL=1 prints the
+# whole JSON too.
 step() { # title, target, function, event file
   echo
   echo "================ $1"
-  echo "---- $2 before"; python3 scripts/demo_ecr.py show "$2"
-  echo "---- $3 <- $(basename "$4")"; invoke "$3" "$4"
-  echo "---- $2 after"; python3 scripts/demo_ecr.py show "$2"
+  python3 scripts/demo_ecr.py snapshot "$2" "$work/before.json"
+  invoke "$3" "$4" >"$work/outcome.json"
+  python3 scripts/demo_ecr.py snapshot "$2" "$work/after.json"
+  echo "---- $2, $3 <- $(basename "$4")"
+  python3 scripts/demo_ecr.py explain "$work/before.json" "$work/outcome.json" "$work/after.json"
+  if [ -n "${DEMO_FULL:-}" ]; then
+    echo "---- before"; python3 -m json.tool "$work/before.json"
+    echo "---- outcome"; cat "$work/outcome.json"
+    echo "---- after"; python3 -m json.tool "$work/after.json"
+  fi
 }
 
 python3 scripts/demo_ecr.py event-for events/cloudtrail-ecr-set-repository-policy.json svc/public-pull "$work/public.json"
@@ -58,9 +68,13 @@ python3 scripts/demo_ecr.py event-for events/cloudtrail-ecr-set-repository-polic
 python3 scripts/demo_ecr.py event-for events/cloudtrail-ecr-set-repository-policy.json sandbox-alice "$work/sandbox.json"
 
 step "new team repository gets its baseline" team-payments/api apply-baseline events/cloudtrail-ecr-create-repository.json
+# Pull through cache creates this one itself (standing in for ECR: create it, then the service event).
+python3 scripts/demo_ecr.py create team-hub/library/alpine
+step "repository ECR created itself (pull through cache) gets its baseline" team-hub/library/alpine apply-baseline events/cloudtrail-ecr-service-event-create-repository-pull-through-cache.json
 step "public grant removed, own CI role kept" svc/public-pull enforce-policy "$work/public.json"
 step "untrusted account removed, trusted one kept" svc/partner enforce-policy "$work/partner.json"
 step "exempt repository left alone" sandbox-alice enforce-policy "$work/sandbox.json"
+step "creation template: public grant removed before ECR creates a repository from it" template:team-hub enforce-policy events/cloudtrail-ecr-create-repository-creation-template.json
 step "registry policy: grant to an account that is no replication source reverted" registry enforce-policy events/cloudtrail-ecr-put-registry-policy.json
 step "replication from a trusted source granted" registry grant-replication events/ecr-replication-action-failed.json
 step "replication from an unknown source refused" registry grant-replication events/ecr-replication-action-failed-untrusted-source.json
@@ -72,5 +86,9 @@ invoke enforce-policy events/cloudtrail-ecr-set-repository-policy.json
 
 echo
 echo "================ deployable artifacts: sam build, one arm64 bootstrap per function"
-echo "(cross-compiles release binaries with zig: several minutes the first time)"
-bash scripts/build-arm64.sh
+if [ -n "${DEMO_SKIP_ARM64:-}" ]; then
+  echo "(skipped: DEMO_SKIP_ARM64 is set)"
+else
+  echo "(cross-compiles release binaries with zig: several minutes the first time)"
+  bash scripts/build-arm64.sh
+fi

@@ -36,20 +36,104 @@ def setup():
     for name, statements in bad.items():
         ecr.create_repository(repositoryName=name)
         ecr.set_repository_policy(repositoryName=name, policyText=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    # A creation template whose policy would make every repository pull through cache creates public.
+    ecr.create_repository_creation_template(
+        prefix="team-hub", appliedFor=["PULL_THROUGH_CACHE"], description="Docker Hub mirror",
+        repositoryPolicy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "EveryonePull", "Effect": "Allow", "Principal": "*", "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]}))
     ecr.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "StrangerReplication", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
          "Action": ["ecr:ReplicateImage"], "Resource": f"arn:aws:ecr:us-east-1:{OWN}:repository/*"}]}))
 
 
-def show(target):
+def policy_of(target):
+    """The live policy of a repository, `registry`, or `template:PREFIX`, or None"""
     try:
         if target == "registry":
             text = ecr.get_registry_policy()["policyText"]
+        elif target.startswith("template:"):
+            found = ecr.describe_repository_creation_templates(prefixes=[target[len("template:"):]])
+            text = next((t.get("repositoryPolicy") for t in found["repositoryCreationTemplates"]), None)
         else:
             text = ecr.get_repository_policy(repositoryName=target)["policyText"]
-        print(json.dumps(json.loads(text), indent=2))
-    except ecr.exceptions.ClientError as e:
-        print(f"(no policy: {e.response['Error']['Code']})")
+        return json.loads(text) if text else None
+    except ecr.exceptions.ClientError:
+        return None
+
+
+def show(target):
+    policy = policy_of(target)
+    print(json.dumps(policy, indent=2) if policy else "(no policy)")
+
+
+def snapshot(target, out):
+    with open(out, "w") as f:
+        json.dump(policy_of(target), f)
+
+
+def statements(policy):
+    if not policy:
+        return []
+    st = policy.get("Statement", [])
+    return st if isinstance(st, list) else [st]
+
+
+def listed(v):
+    return v if isinstance(v, list) else [v]
+
+
+def one_line(s):
+    """A statement in one line: effect, who, what, under which conditions"""
+    who = s.get("Principal", s.get("NotPrincipal", "(none)"))
+    if isinstance(who, dict):
+        who = " ".join(f"{k}:{','.join(short(x) for x in listed(v))}" for k, v in who.items())
+    actions = listed(s.get("Action", s.get("NotAction", [])))
+    what = ",".join(a.replace("ecr:", "") for a in actions[:3]) + (f",+{len(actions) - 3}" if len(actions) > 3 else "")
+    cond = s.get("Condition")
+    when = ""
+    if cond:
+        when = " if " + "; ".join(f"{op} {k}" for op, keys in cond.items() for k in keys)
+    return f"{s.get('Effect')} {who} {what}{when}"
+
+
+def short(principal):
+    # arn:aws:iam::123456789012:role/ci -> 123456789012:role/ci
+    return principal.split("::", 1)[1] if principal.startswith("arn:") and "::" in principal else principal
+
+
+def explain(before_file, outcome_file, after_file):
+    """Before and after as a compact statement diff, each change with its rule and reason"""
+    before = statements(json.load(open(before_file)))
+    after = statements(json.load(open(after_file)))
+    outcome = json.load(open(outcome_file))
+    action = outcome.get("action")
+    write = f" ({outcome['write']})" if outcome.get("write") else ""
+    print(f"  outcome: {action}{write}" + (f" - {outcome['reason']}" if outcome.get("reason") else ""))
+    why = {}
+    for f in outcome.get("findings", []):
+        label = f["statement"]
+        sid = label.split("(`", 1)[1].rstrip("`)") if "(`" in label else label
+        who = f" `{f['principal']}`" if f.get("principal") else ""
+        why.setdefault(sid, []).append(f"{f['rule']} ({f['disposition']}){who}: {f['reason']}")
+    key = lambda i, s: s.get("Sid") or f"statement {i}"
+    after_by = {key(i, s): s for i, s in enumerate(after)}
+    before_keys = set()
+    for i, s in enumerate(before):
+        k = key(i, s)
+        before_keys.add(k)
+        now = after_by.get(k)
+        mark = "=" if now == s else ("-" if now is None else "~")
+        print(f"  {mark} {k:<28} {one_line(s)}")
+        if mark == "~":
+            print(f"    {'':<28} now: {one_line(now)}")
+        for w in why.get(k, []):
+            print(f"    {'':<28} {w}")
+    for i, s in enumerate(after):
+        k = key(i, s)
+        if k not in before_keys:
+            print(f"  + {k:<28} {one_line(s)}")
+    if not before and not after:
+        print("  (no policy before or after)")
 
 
 def event_for(template, repository, out):
@@ -66,6 +150,12 @@ if __name__ == "__main__":
         setup()
     elif cmd == "show":
         show(sys.argv[2])
+    elif cmd == "snapshot":
+        snapshot(sys.argv[2], sys.argv[3])
+    elif cmd == "explain":
+        explain(*sys.argv[2:5])
+    elif cmd == "create":
+        ecr.create_repository(repositoryName=sys.argv[2])
     elif cmd == "event-for":
         event_for(*sys.argv[2:5])
     else:

@@ -117,6 +117,173 @@ async fn apply_baseline_on_a_repository_that_never_appears_is_retryable() {
     assert_eq!(g.writes(), 0);
 }
 
+/// Repositories ECR creates itself (pull through cache, replication, create-on-push) and one a
+/// service creates by API call: each shape the decoder knows reaches apply-baseline, which writes
+/// the baseline once; a pull through cache sync after that finds nothing to do.
+#[tokio::test]
+async fn apply_baseline_on_every_repository_ecr_or_a_service_creates() {
+    let _x = exclusive().await;
+    let g = guard(&enforce_config(), Some(GUARD_ROLE));
+    for (file, repository) in [
+        (
+            "cloudtrail-ecr-service-event-create-repository-pull-through-cache.json",
+            "team-hub/library/alpine",
+        ),
+        (
+            "cloudtrail-ecr-service-event-create-repository-replication.json",
+            "team-payments/worker",
+        ),
+        (
+            "cloudtrail-ecr-service-event-create-repository-on-push.json",
+            "team-payments/batch",
+        ),
+        (
+            "cloudtrail-ecr-create-repository-by-service.json",
+            "team-payments/importer",
+        ),
+    ] {
+        // The test stands in for ECR, which has created the repository by the time the event comes.
+        create_repository(repository, None).await;
+        let writes = g.writes();
+        let out = apply_baseline::function_handler(lambda_event(event(file)), &g.guard)
+            .await
+            .unwrap();
+        assert_eq!(out.action, OutcomeAction::Written, "{file}");
+        assert_eq!(out.repository.as_deref(), Some(repository), "{file}");
+        let live = repository_policy(repository).await.unwrap();
+        assert_eq!(
+            sids(&live),
+            ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"],
+            "{file}"
+        );
+        assert_eq!(g.writes(), writes + 1, "{file}");
+    }
+    // The native pull through cache event for the same repository: its baseline is there.
+    let writes = g.writes();
+    let out = apply_baseline::function_handler(
+        lambda_event(event("ecr-pull-through-cache-action-success.json")),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Unchanged);
+    assert_eq!(out.repository.as_deref(), Some("team-hub/library/alpine"));
+    assert_eq!(g.writes(), writes, "no second write");
+    // A failed sync names no repository to act on.
+    let out = apply_baseline::function_handler(
+        lambda_event(event("ecr-pull-through-cache-action-failed.json")),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Skipped);
+    assert!(out.reason.unwrap().contains("`FAILED`"));
+    assert_eq!(g.writes(), writes);
+}
+
+/// Native pull through cache events are best effort, CloudTrail's can be late: either one alone
+/// brings the baseline
+#[tokio::test]
+async fn a_pull_through_cache_sync_alone_brings_the_baseline() {
+    let _x = exclusive().await;
+    create_repository("team-hub/library/alpine", None).await;
+    let g = guard(&enforce_config(), Some(GUARD_ROLE));
+    let out = apply_baseline::function_handler(
+        lambda_event(event("ecr-pull-through-cache-action-success.json")),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Written);
+    let live = repository_policy("team-hub/library/alpine").await.unwrap();
+    assert_eq!(sids(&live), ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"]);
+    // The CloudTrail service event arriving after it changes nothing.
+    let out = apply_baseline::function_handler(
+        lambda_event(event(
+            "cloudtrail-ecr-service-event-create-repository-pull-through-cache.json",
+        )),
+        &g.guard,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.action, OutcomeAction::Unchanged);
+    assert_eq!(g.writes(), 1);
+}
+
+/// Creation template events reach enforce-policy: a public template is repaired at once (every
+/// other field kept); a deleted template the guard keeps is created again; the other functions
+/// skip them
+#[tokio::test]
+async fn creation_template_events_are_enforced() {
+    let _x = exclusive().await;
+    let public = json!({"Version":"2012-10-17","Statement":[{"Sid":"Everyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+        {"Sid":"OrgPull","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]});
+    client()
+        .create_repository_creation_template()
+        .prefix("team-hub")
+        .description("pull through cache repositories")
+        .applied_for(aws_sdk_ecr::types::RctAppliedFor::PullThroughCache)
+        .repository_policy(public.to_string())
+        .send()
+        .await
+        .unwrap();
+    // `team-hub/*` has a namespace baseline the guard keeps as a template.
+    let cfg = config(|c| {
+        c["baseline_templates"] = json!(true);
+        c["baselines"][0]["match"] = json!("team-hub/*");
+    });
+    let g = guard(&cfg, Some(GUARD_ROLE));
+    let payload = event("cloudtrail-ecr-create-repository-creation-template.json");
+    for other in [
+        apply_baseline::function_handler(lambda_event(payload.clone()), &g.guard).await,
+        grant_replication::function_handler(lambda_event(payload.clone()), &g.guard).await,
+    ] {
+        assert_eq!(other.unwrap().action, OutcomeAction::Skipped);
+    }
+    let out = enforce(&g, payload).await.unwrap();
+    assert_eq!((out.action, out.target), (OutcomeAction::Written, Some("template")));
+    let rules: Vec<&str> = out.changes().map(|f| f.rule).collect();
+    assert_eq!(rules, ["public"]);
+    let describe = || async {
+        client()
+            .describe_repository_creation_templates()
+            .prefixes("team-hub")
+            .send()
+            .await
+            .unwrap()
+            .repository_creation_templates
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+    };
+    let t = describe().await.unwrap();
+    let policy: Value = serde_json::from_str(t.repository_policy().unwrap()).unwrap();
+    assert_eq!(
+        sids(&policy),
+        ["OrgPull", "GuardBaselineOrgPull", "GuardBaselineLambdaPull"]
+    );
+    assert_eq!(t.description(), Some("pull through cache repositories"));
+    // The update event of our own write is the guard's role: skipped before any read.
+    let mut own = event("cloudtrail-ecr-update-repository-creation-template.json");
+    own["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = json!(GUARD_ROLE);
+    assert_eq!(enforce(&g, own).await.unwrap().action, OutcomeAction::Skipped);
+    // Deleted: the template the guard keeps comes back, with the baseline.
+    client()
+        .delete_repository_creation_template()
+        .prefix("team-hub")
+        .send()
+        .await
+        .unwrap();
+    let out = enforce(&g, event("cloudtrail-ecr-delete-repository-creation-template.json"))
+        .await
+        .unwrap();
+    assert_eq!((out.action, out.write), (OutcomeAction::Written, Some("create")));
+    let t = describe().await.unwrap();
+    let policy: Value = serde_json::from_str(t.repository_policy().unwrap()).unwrap();
+    assert_eq!(sids(&policy), ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"]);
+    assert_eq!(g.writes(), 2);
+}
+
 /// One scenario per guard rule: the live policy, the rules expected to fire, and the Sids left
 /// (`None`: the policy is deleted)
 #[tokio::test]

@@ -92,6 +92,33 @@ pub fn reset_moto() {
     );
 }
 
+/// One call to a JSON-protocol AWS API on moto (EventBridge `AWSEvents.*`, SQS `AmazonSQS.*`),
+/// for services the scenarios use too rarely to build their SDK crates: moto routes by the
+/// credential scope and checks no signature. Panics unless moto answers 200.
+pub fn moto_json(service: &str, target: &str, body: &Value) -> Value {
+    let addr = moto_endpoint().trim_start_matches("http://").to_owned();
+    let content_type = if target.starts_with("AmazonSQS.") { "1.0" } else { "1.1" };
+    let body = body.to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-{content_type}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, answer) = out.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{target}: {out}"
+    );
+    // moto answers some calls with no body at all
+    serde_json::from_str(answer).unwrap_or(Value::Null)
+}
+
 /// Scenarios share moto's single registry: one at a time
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -1,15 +1,17 @@
 //! template.yaml against the code: every function crate has a resource and every resource a
 //! crate, built for arm64 with cargo-lambda; each role holds exactly the `ecr:` actions its
-//! function's code calls; each rule matches exactly the events its function acts on; every
-//! function has retries and dead letters.
+//! function's code calls; each rule matches exactly the events its function acts on (read from
+//! the pattern, and tried on moto's EventBridge with every sample event); every function has
+//! retries and dead letters.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use guard_adapter::{
     engine::ecr_actions_for,
-    event::{CLOUDTRAIL_EVENTS, REPLICATION_DETAIL_TYPE},
+    event::{decode, Decoded, API_CALL, CLOUDTRAIL_EVENTS, ECR_SOURCE, NATIVE_EVENTS, SERVICE_EVENT},
     Accepts,
 };
-use scenarios::root;
+use scenarios::{moto_json, root, ACCOUNT, REGION};
+use serde_json::json;
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,71 +103,256 @@ fn each_role_holds_exactly_the_ecr_actions_its_code_calls() {
     }
 }
 
+/// What an EventBridge rule matches, in the decoder's terms
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Matches {
+    /// CloudTrail records: (detail-type, event name, failed)
+    cloudtrail: BTreeSet<(String, String, bool)>,
+    /// Native ECR events: (detail-type, detail field, value)
+    native: BTreeSet<(String, String, String)>,
+}
+
+/// The roles the template gives its functions (`<FunctionId>Role`), as the rules name them
+fn role_refs(t: &Value) -> BTreeSet<String> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, _)| format!("{}Role.Arn", id.as_str().unwrap()))
+        .collect()
+}
+
+/// The `!GetAtt X.Arn` references in a list
+fn get_atts(v: &Value) -> BTreeSet<String> {
+    v.as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| match item {
+            Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged.value.as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn each_rule_matches_exactly_the_events_its_function_handles() {
     let t = template();
+    let native_types: BTreeSet<&str> = NATIVE_EVENTS.iter().map(|n| n.detail_type).collect();
+    let dead_letter_sources = get_atts(
+        &t["Resources"]["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Condition"]
+            ["ArnEquals"]["aws:SourceArn"],
+    );
+    let mut rules_seen = BTreeSet::new();
     for (name, accepts) in crates() {
         let f = &functions(&t)[&name];
+        let function_id = t["Resources"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .find(|(_, r)| *r == f)
+            .map(|(id, _)| id.as_str().unwrap().to_owned())
+            .unwrap();
         let events = f["Properties"]["Events"].as_mapping().unwrap();
-        let mut names: BTreeSet<(String, bool)> = BTreeSet::new();
-        let mut native = false;
+        let mut got = Matches::default();
         let mut scheduled = false;
         for (id, e) in events {
             let p = &e["Properties"];
-            if e["Type"] == "Schedule" {
-                assert!(
-                    p["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(),
-                    "{name} {id:?}: retry policy"
-                );
-                assert!(!p["DeadLetterConfig"]["Arn"].is_null(), "{name} {id:?}: dead letters");
-                scheduled = true;
-                continue;
-            }
-            assert_eq!(e["Type"], "EventBridgeRule", "{name} {id:?}");
             assert!(
                 p["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(),
                 "{name} {id:?}: retry policy"
             );
             assert!(!p["DeadLetterConfig"]["Arn"].is_null(), "{name} {id:?}: dead letters");
-            let pattern = &p["Pattern"];
-            assert_eq!(strings(&pattern["source"]), ["aws.ecr"], "{name} {id:?}");
-            let detail_type = strings(&pattern["detail-type"]);
-            if detail_type == [REPLICATION_DETAIL_TYPE] {
-                assert_eq!(strings(&pattern["detail"]["result"]), ["FAILED"]);
-                native = true;
+            if e["Type"] == "Schedule" {
+                scheduled = true;
                 continue;
             }
-            assert_eq!(detail_type, ["AWS API Call via CloudTrail"], "{name} {id:?}");
+            assert_eq!(e["Type"], "EventBridgeRule", "{name} {id:?}");
+            // SAM names the rule <FunctionId><EventId>: the queue must take its dead letters.
+            let rule = format!("{function_id}{}.Arn", id.as_str().unwrap());
+            assert!(
+                dead_letter_sources.contains(&rule),
+                "{rule} missing from DeadLetterQueuePolicy"
+            );
+            rules_seen.insert(rule);
+            let pattern = &p["Pattern"];
+            let keys: BTreeSet<&str> = pattern.as_mapping().unwrap().keys().filter_map(Value::as_str).collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["source", "detail-type", "detail"]),
+                "{name} {id:?}: pattern keys"
+            );
+            assert_eq!(strings(&pattern["source"]), [ECR_SOURCE], "{name} {id:?}");
+            let detail_types = strings(&pattern["detail-type"]);
+            assert!(!detail_types.is_empty(), "{name} {id:?}: detail-type");
+            let detail = pattern["detail"].as_mapping().unwrap();
+            if detail_types.iter().all(|d| native_types.contains(d.as_str())) {
+                // A native rule matches one detail field against values.
+                assert_eq!(detail.len(), 1, "{name} {id:?}: one detail field");
+                let (field, values) = detail.iter().next().unwrap();
+                for d in &detail_types {
+                    for v in strings(values) {
+                        got.native.insert((d.clone(), field.as_str().unwrap().to_owned(), v));
+                    }
+                }
+                continue;
+            }
+            for d in &detail_types {
+                assert!(d == API_CALL || d == SERVICE_EVENT, "{name} {id:?}: detail-type {d}");
+            }
             assert_eq!(strings(&pattern["detail"]["eventSource"]), ["ecr.amazonaws.com"]);
             let error = &pattern["detail"]["errorCode"][0]["exists"];
             let failed = error
                 .as_bool()
                 .unwrap_or_else(|| panic!("{name} {id:?}: errorCode must be matched"));
-            for n in strings(&pattern["detail"]["eventName"]) {
-                names.insert((n, failed));
+            for d in &detail_types {
+                for n in strings(&pattern["detail"]["eventName"]) {
+                    got.cloudtrail.insert((d.clone(), n, failed));
+                }
             }
             if !failed {
-                // Successful calls by the guard's own roles are filtered out by the rule too.
+                // Successful calls by the guard's own roles are filtered out by the rule too;
+                // records without a session issuer (service events, service calls) still match.
                 let issuer = &pattern["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"];
-                assert!(
-                    !issuer[1]["anything-but"].is_null(),
-                    "{name} {id:?}: own roles not excluded"
+                assert_eq!(issuer[0]["exists"].as_bool(), Some(false), "{name} {id:?}: no issuer");
+                assert_eq!(
+                    get_atts(&issuer[1]["anything-but"]),
+                    role_refs(&t),
+                    "{name} {id:?}: every guard role excluded"
                 );
             }
         }
-        let want: BTreeSet<(String, bool)> = CLOUDTRAIL_EVENTS
-            .iter()
-            .filter(|(kind, _, _)| accepts.contains(kind))
-            .map(|(_, n, failed)| ((*n).to_owned(), *failed))
-            .collect();
-        assert_eq!(names, want, "{name}: rule event names vs the function's event kinds");
-        assert_eq!(
-            native,
-            accepts.contains(&"replication-failed"),
-            "{name}: ECR Replication Action rule"
-        );
+        let want = Matches {
+            cloudtrail: CLOUDTRAIL_EVENTS
+                .iter()
+                .filter(|e| accepts.contains(&e.kind))
+                .map(|e| (e.detail_type.to_owned(), e.event_name.to_owned(), e.failed))
+                .collect(),
+            native: NATIVE_EVENTS
+                .iter()
+                .filter(|e| accepts.contains(&e.kind))
+                .map(|e| (e.detail_type.to_owned(), e.field.to_owned(), e.value.to_owned()))
+                .collect(),
+        };
+        assert_eq!(got, want, "{name}: what its rules match vs the events its code acts on");
         assert_eq!(scheduled, accepts.contains(&"sweep"), "{name}: schedule");
         let on_failure = &f["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
         assert_eq!(on_failure["Type"], "SQS", "{name}: on-failure destination");
     }
+    let schedules: BTreeSet<String> = dead_letter_sources.difference(&rules_seen).cloned().collect();
+    assert_eq!(schedules, BTreeSet::from(["SweepFunctionSchedule.Arn".to_owned()]));
+}
+
+/// A rule's pattern as EventBridge gets it: `!GetAtt <Function>Role.Arn` as that role's ARN,
+/// `!Ref AWS::AccountId` as the account
+fn deployed(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Mapping(m) => m
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), deployed(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Value::Sequence(items) => items.iter().map(deployed).collect(),
+        Value::String(s) => s.clone().into(),
+        Value::Bool(b) => (*b).into(),
+        Value::Tagged(t) if t.tag == "GetAtt" => {
+            let role = t.value.as_str().unwrap().strip_suffix(".Arn").unwrap();
+            format!("arn:aws:iam::{ACCOUNT}:role/{role}").into()
+        }
+        Value::Tagged(t) if t.tag == "Ref" && t.value == "AWS::AccountId" => ACCOUNT.into(),
+        other => panic!("unexpected in a pattern: {other:?}"),
+    }
+}
+
+/// The template's rules on a real event bus (moto's EventBridge, each function's rules
+/// targeting a queue of its own): every sample event, and each one again as the guard's own
+/// role's call, reaches exactly the functions whose code acts on it
+#[test]
+fn the_rules_route_each_sample_event_to_the_functions_that_act_on_it() {
+    let t = template();
+    let roles: Vec<String> = role_refs(&t)
+        .iter()
+        .map(|r| format!("arn:aws:iam::{ACCOUNT}:role/{}", r.strip_suffix(".Arn").unwrap()))
+        .collect();
+    let mut queues = BTreeMap::new();
+    for (name, _) in crates() {
+        let f = &functions(&t)[&name];
+        let url = moto_json("sqs", "AmazonSQS.CreateQueue", &json!({"QueueName": name}))["QueueUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for (id, e) in f["Properties"]["Events"].as_mapping().unwrap() {
+            if e["Type"] != "EventBridgeRule" {
+                continue;
+            }
+            let rule = format!("{name}-{}", id.as_str().unwrap());
+            let pattern = deployed(&e["Properties"]["Pattern"]).to_string();
+            moto_json(
+                "events",
+                "AWSEvents.PutRule",
+                &json!({"Name": rule, "EventPattern": pattern}),
+            );
+            moto_json(
+                "events",
+                "AWSEvents.PutTargets",
+                &json!({"Rule": rule, "Targets": [{"Id": "1", "Arn": format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")}]}),
+            );
+        }
+        queues.insert(name, url);
+    }
+    let mut samples: Vec<(String, serde_json::Value)> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), payload)
+        })
+        .collect();
+    samples.sort_by(|a, b| a.0.cmp(&b.0));
+    let by_guard: Vec<(String, serde_json::Value)> = samples
+        .iter()
+        .filter(|(_, p)| p["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"].is_string())
+        .map(|(name, p)| {
+            let mut p = p.clone();
+            p["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = json!(roles[0]);
+            (format!("{name} by {}", roles[0]), p)
+        })
+        .collect();
+    assert!(by_guard.len() >= 5);
+    let mut reached_any = 0;
+    for (name, payload) in samples.iter().chain(&by_guard) {
+        let kind = match decode(payload, &roles, Some(ACCOUNT)).unwrap() {
+            Decoded::Event { event, .. } => Some(event.kind()),
+            Decoded::Skip(_) => None,
+        };
+        let entry = json!({"Source": payload["source"], "DetailType": payload["detail-type"],
+            "Detail": payload["detail"].to_string(), "Resources": payload["resources"]});
+        let put = moto_json("events", "AWSEvents.PutEvents", &json!({"Entries": [entry]}));
+        assert_eq!(put["FailedEntryCount"], 0, "{name}: {put}");
+        for (function, accepts) in crates() {
+            let url = &queues[&function];
+            let received = moto_json(
+                "sqs",
+                "AmazonSQS.ReceiveMessage",
+                &json!({"QueueUrl": url, "MaxNumberOfMessages": 10}),
+            );
+            let messages = received["Messages"].as_array().cloned().unwrap_or_default();
+            for m in &messages {
+                moto_json(
+                    "sqs",
+                    "AmazonSQS.DeleteMessage",
+                    &json!({"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]}),
+                );
+            }
+            let acts = kind.is_some_and(|k| accepts.contains(&k));
+            assert_eq!(
+                !messages.is_empty(),
+                acts,
+                "{name} ({kind:?}): reaches {function} iff its code acts on it"
+            );
+            reached_any += usize::from(acts);
+        }
+    }
+    assert!(reached_any >= 12, "{reached_any}");
 }

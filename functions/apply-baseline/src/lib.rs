@@ -1,4 +1,4 @@
-//! Applies the matching baseline to a new repository (CloudTrail `CreateRepository`), merged with whatever policy it has by then and checked by the guard rules.
+//! Applies the matching baseline to a new repository (every CloudTrail `CreateRepository`, API call or ECR service event, and every successful `ECR Pull Through Cache Action`), merged with whatever policy it has by then and checked by the guard rules.
 //!
 //! The work is the shared engine's ([`guard_adapter::Guard`]), so every function and the sweep
 //! apply exactly the same rules; this crate decides which events it acts on.

@@ -1,4 +1,4 @@
-//! Reverts disallowed grants after `SetRepositoryPolicy`, `DeleteRepositoryPolicy`, `PutRegistryPolicy` or `DeleteRegistryPolicy`, re-applying the baseline where it was lost.
+//! Reverts disallowed grants after `SetRepositoryPolicy`, `DeleteRepositoryPolicy`, `PutRegistryPolicy`, `DeleteRegistryPolicy` or a repository creation template change, re-applying the baseline where it was lost.
 //!
 //! The work is the shared engine's ([`guard_adapter::Guard`]), so every function and the sweep
 //! apply exactly the same rules; this crate decides which events it acts on.
@@ -8,7 +8,11 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 /// The event kinds this function acts on; every other event is skipped
-pub const ACCEPTS: Accepts = &["repository-policy-changed", "registry-policy-changed"];
+pub const ACCEPTS: Accepts = &[
+    "repository-policy-changed",
+    "registry-policy-changed",
+    "creation-template-changed",
+];
 
 /// The Lambda handler
 pub async fn function_handler<P: EcrPolicies>(

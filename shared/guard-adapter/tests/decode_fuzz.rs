@@ -28,6 +28,10 @@ fn leaf() -> impl Strategy<Value = Value> {
         Just(Value::String("AWS API Call via CloudTrail".into())),
         Just(Value::String("ECR Replication Action".into())),
         Just(Value::String("SetRepositoryPolicy".into())),
+        Just(Value::String("AWS Service Event via CloudTrail".into())),
+        Just(Value::String("ECR Pull Through Cache Action".into())),
+        Just(Value::String("CreateRepository".into())),
+        Just(Value::String("SUCCESS".into())),
     ]
 }
 

@@ -182,6 +182,9 @@ impl<P: EcrPolicies> Guard<P> {
             GuardEvent::ReplicationFailed { source_account, .. } => {
                 Box::pin(self.grant_replication(&account, &region, &source_account)).await
             }
+            GuardEvent::CreationTemplateChanged { prefix } => {
+                Box::pin(self.enforce_template(&account, &region, &prefix, None, &[])).await
+            }
         }
     }
 }
