@@ -75,8 +75,8 @@ step "public grant removed, own CI role kept" svc/public-pull enforce-policy "$w
 step "untrusted account removed, trusted one kept" svc/partner enforce-policy "$work/partner.json"
 step "exempt repository left alone" sandbox-alice enforce-policy "$work/sandbox.json"
 step "creation template: public grant removed before ECR creates a repository from it" template:team-hub enforce-policy events/cloudtrail-ecr-create-repository-creation-template.json
-step "registry policy: grant to an account that is no replication source reverted" registry enforce-policy events/cloudtrail-ecr-put-registry-policy.json
-step "replication from a trusted source granted" registry grant-replication events/ecr-replication-action-failed.json
+step "registry policy: a stranger's replication grant reverted, the trusted source granted" registry enforce-policy events/cloudtrail-ecr-put-registry-policy.json
+step "a failed replication from the trusted source: its grant is already there" registry grant-replication events/ecr-replication-action-failed.json
 step "replication from an unknown source refused" registry grant-replication events/ecr-replication-action-failed-untrusted-source.json
 echo
 echo "================ loop check: the guard's own write comes back as an event"
