@@ -26,16 +26,19 @@
 //! Deny it would deny every other service's actions too, and RCPs reject it), as compact
 //! `ecr:Prefix*` patterns that cover no action of another group.
 //!
-//! The own account (the resource's) is never denied. The outside-identity statements know it as a
-//! member of `org_id`, with no policy variable. The class ceilings must tell it from the other
-//! members, through `${aws:ResourceAccount}` among the allowed accounts. The RCP pages do not say
-//! whether policy variables are substituted in RCPs (the IAM guide lists identity, resource,
-//! session, VPC endpoint and service control policies); AWS's own managed RCP for projects in the
-//! new AWS experience uses `${aws:ResourceOrgID}`. Designed for both answers: each statement that
-//! names `${aws:ResourceAccount}` also requires `aws:ResourceAccount` to equal
-//! `${aws:ResourceAccount}`, true exactly when the variable is substituted. Were it taken as
-//! literal text, those statements would match nothing and the perimeter would fall back to the
-//! outside-identity statements: never denying the own account either way.
+//! The own account (the resource's) is never denied. RCPs cover only member accounts' resources,
+//! so the caller from the resource's own account is a member of `org_id`: the outside-identity
+//! statements, and every ceiling that spares the organisation's members, let it in with no policy
+//! variable. A ceiling that denies the members too (actions above `org_access`) must tell the own
+//! account from the other members, through `${aws:ResourceAccount}` among the spared accounts.
+//! The RCP pages do not say whether policy variables are substituted in RCPs (the IAM User
+//! Guide's page on policy variables lists identity, resource, session, VPC endpoint and service
+//! control policies); AWS's own managed RCP for projects in its new account experience uses
+//! `${aws:ResourceOrgID}`. Designed for both answers: each statement that names
+//! `${aws:ResourceAccount}` also requires `aws:ResourceAccount` to equal `${aws:ResourceAccount}`,
+//! true exactly when the variable is substituted. Were it taken as literal text, those statements
+//! would match nothing and the perimeter would fall back to the others: never denying the own
+//! account either way.
 
 use crate::{
     actions::{catalogue, ActionClass, ActionInfo, ActionSet},
@@ -369,20 +372,42 @@ impl Frame<'_> {
         deny(sid.to_owned(), vec!["ecr:*".to_owned()], self.resource(&[]), condition)
     }
 
-    /// Denies `actions` to everyone but the own account and `grantees`
-    fn ceiling(&self, side: Side, actions: ActionSet, grantees: &Grantees, replication: ActionSet) -> Statement {
+    /// Denies `actions` to everyone but the own account and `grantees`, where `everyone` is
+    /// whom the outside statement of the side lets in. Written the shorter of two exact ways:
+    ///
+    /// - "everyone but": the own account (`${aws:ResourceAccount}`), the grantees' accounts and,
+    ///   when they may, the organisation's members are spared;
+    /// - when the organisation's members may perform the actions: "these accounts", the accounts
+    ///   the outside statement lets in that are not grantees, unless they are members. No policy
+    ///   variable is needed: an account whose resources the RCP covers is a member.
+    fn ceiling(
+        &self,
+        side: Side,
+        actions: ActionSet,
+        grantees: &Grantees,
+        everyone: &Grantees,
+        replication: ActionSet,
+    ) -> Statement {
         let (account_key, org_key) = side.keys();
-        let mut allowed = vec![OWN.to_owned()];
-        allowed.extend(grantees.accounts.iter().cloned());
-        let mut keys = vec![(account_key, allowed)];
-        if grantees.org {
-            keys.push((org_key, one(self.org)));
-        }
-        let mut condition = vec![
-            entry("StringNotEqualsIfExists", keys),
-            // True exactly when policy variables are substituted: see the module docs.
-            entry("StringEquals", vec![("aws:ResourceAccount", one(OWN))]),
-        ];
+        let others: Vec<String> = everyone.accounts.difference(&grantees.accounts).cloned().collect();
+        let mut condition = if grantees.org && others.len() <= grantees.accounts.len() {
+            vec![
+                entry("StringEquals", vec![(account_key, others)]),
+                entry("StringNotEqualsIfExists", vec![(org_key, one(self.org))]),
+            ]
+        } else {
+            let mut allowed = vec![OWN.to_owned()];
+            allowed.extend(grantees.accounts.iter().cloned());
+            let mut keys = vec![(account_key, allowed)];
+            if grantees.org {
+                keys.push((org_key, one(self.org)));
+            }
+            vec![
+                entry("StringNotEqualsIfExists", keys),
+                // True exactly when policy variables are substituted: see the module docs.
+                entry("StringEquals", vec![("aws:ResourceAccount", one(OWN))]),
+            ]
+        };
         condition.extend(side.selector());
         let kinds: String = KINDS
             .iter()
@@ -428,7 +453,7 @@ fn ceilings(frame: &Frame, config: &GuardConfig, side: Side, everyone: &Grantees
     groups.sort_by_key(|(_, set)| (set.iter().map(ActionInfo::class).min(), set.class()));
     groups
         .iter()
-        .map(|(g, set)| frame.ceiling(side, *set, g, replication))
+        .map(|(g, set)| frame.ceiling(side, *set, g, everyone, replication))
         .collect()
 }
 
