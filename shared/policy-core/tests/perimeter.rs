@@ -12,8 +12,9 @@
 //!   to its source, unpinned, a registry grant) are reviewed, and the request is admitted when one
 //!   that the guard leaves in place allows it.
 //! - **Policies.** For representative repository and registry policies (legitimate ones the guard
-//!   keeps, bypasses it removes, and the 219 policies of `tests/cases/bypass.json`) x the same
-//!   requests: allowed by the policy after the guard's review == allowed before AND not denied by
+//!   keeps, bypasses it removes, and, in the two configurations it was written for, the 219
+//!   policies of `tests/cases/bypass.json`) x the same requests, a sample of actions of every
+//!   class: allowed by the policy after the guard's review == allowed before AND not denied by
 //!   the RCP.
 //!
 //! Where the two cannot agree, each cell must fall in a documented category (see [`Category`]);
