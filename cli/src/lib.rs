@@ -50,8 +50,8 @@ pub fn sweep_exit_code(summary: &SweepSummary) -> i32 {
     }
 }
 
-/// The organisation perimeter for `settings`' config: the policy text and the notes on what it
-/// does not reflect
+/// The organisation perimeter for `settings`' config: the policy, and notes on what it does not
+/// reflect
 pub fn run_perimeter(settings: &Settings) -> Result<policy_core::Perimeter, String> {
     policy_core::perimeter(&settings.config).map_err(|e| e.to_string())
 }
