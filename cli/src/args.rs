@@ -1,4 +1,4 @@
-//! The command line's arguments (clap derive): `sweep`, `check`, `completions`.
+//! The command line's arguments (clap derive): `sweep`, `check`, `perimeter`, `completions`.
 
 use crate::output::Output;
 use clap::{parser::ValueSource, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -33,6 +33,15 @@ pub enum Command {
                             Exit: 0 clean, 1 findings, 2 errors."
     )]
     Check(CheckArgs),
+    /// Write the organisation perimeter: a resource control policy (RCP) that denies ECR access
+    /// outside what the config allows, in every member account of `org_id`
+    #[command(
+        after_help = "Attach it with `aws organizations create-policy --type RESOURCE_CONTROL_POLICY \
+                            --content file://FILE` and `aws organizations attach-policy`. Notes on what \
+                            the policy cannot express go to standard error.\n\
+                            Exit: 0 written, 2 errors (no `org_id`, over the 5,120-character limit)."
+    )]
+    Perimeter(PerimeterArgs),
     /// Print a completion script for a shell
     Completions {
         /// The shell
@@ -97,6 +106,17 @@ pub struct CheckArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: Common,
+}
+
+/// `perimeter`
+#[derive(Clone, Debug, Args)]
+pub struct PerimeterArgs {
+    /// The config file (else the inline JSON in GUARD_CONFIG)
+    #[arg(long, env = "GUARD_CONFIG_FILE", value_name = "FILE")]
+    pub config: Option<String>,
+    /// Write the policy to this file instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<String>,
 }
 
 fn account_id(s: &str) -> Result<String, String> {
@@ -190,5 +210,10 @@ mod tests {
             2
         );
         assert_eq!(err(&["epg", "--help"]).exit_code(), 0);
+        let p = parse(["epg", "perimeter", "--config", "c.json", "--output", "rcp.json"]).unwrap();
+        assert!(p.config_on_command_line);
+        let Command::Perimeter(a) = p.cli.command else { panic!() };
+        assert_eq!(a.output.as_deref(), Some("rcp.json"));
+        assert_eq!(err(&["epg", "perimeter", "--account", "123456789012"]).exit_code(), 2);
     }
 }

@@ -1,5 +1,6 @@
 //! The command line: `sweep` a registry (report or enforce), `check` policies and infrastructure
-//! code offline, `completions` for shells.
+//! code offline, write the organisation `perimeter` (a resource control policy), `completions` for
+//! shells.
 //!
 //! Exit codes: 0 clean, 1 findings (a CI gate), 2 usage, config, input or run errors.
 //!
@@ -47,6 +48,12 @@ pub fn sweep_exit_code(summary: &SweepSummary) -> i32 {
     } else {
         EXIT_CLEAN
     }
+}
+
+/// The organisation perimeter for `settings`' config: the policy, and notes on what it does not
+/// reflect
+pub fn run_perimeter(settings: &Settings) -> Result<policy_core::Perimeter, String> {
+    policy_core::perimeter(&settings.config).map_err(|e| e.to_string())
 }
 
 /// What `check` found, and the inputs it read

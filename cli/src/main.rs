@@ -5,7 +5,7 @@ use ecr_policy_guard::{
     args::{self, Cli, Command},
     load_settings, output,
     progress::{Progress, ProgressAudit},
-    run_check, sweep_exit_code, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS,
+    run_check, run_perimeter, sweep_exit_code, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS,
 };
 use guard_adapter::{sdk::SdkEcr, sweep::SweepOptions, Guard};
 use policy_core::config::Mode;
@@ -36,6 +36,31 @@ async fn run() -> i32 {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "ecr-policy-guard", &mut std::io::stdout());
             EXIT_CLEAN
+        }
+        Command::Perimeter(ref a) => {
+            let flag = a.config.clone().filter(|_| parsed.config_on_command_line);
+            let settings = match load_settings(flag.as_deref(), env) {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let perimeter = match run_perimeter(&settings) {
+                Ok(p) => p,
+                Err(e) => return fail(&e),
+            };
+            for note in &perimeter.notes {
+                eprintln!("note: {note}");
+            }
+            let text = perimeter.text();
+            match &a.output {
+                Some(path) => match std::fs::write(path, text) {
+                    Ok(()) => EXIT_CLEAN,
+                    Err(e) => fail(&format!("cannot write `{path}`: {e}")),
+                },
+                None => {
+                    print(&text);
+                    EXIT_CLEAN
+                }
+            }
         }
         Command::Check(ref a) => {
             let settings = match load_settings(config_flag(&a.common).as_deref(), env) {

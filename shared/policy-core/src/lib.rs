@@ -1,7 +1,8 @@
 //! Pure, synchronous model of AWS IAM policies as Amazon ECR uses them: lossless parsing and
 //! serialisation, normalisation and equivalence, the ECR action catalogue, condition operators,
 //! allow/deny evaluation and access analysis, the guard rules and the planners that turn a live
-//! policy and the config into a plan. No I/O, no async, no AWS SDK.
+//! policy and the config into a plan, and the organisation perimeter (the config as a resource
+//! control policy). No I/O, no async, no AWS SDK.
 //!
 //! No feature flags.
 
@@ -17,6 +18,7 @@ pub mod json;
 pub mod limits;
 pub mod model;
 pub mod normalize;
+pub mod perimeter;
 pub mod plan;
 pub mod template;
 pub mod wildcard;
@@ -31,4 +33,5 @@ pub use guard::{Disposition, Finding, GuardContext, Review, Rule, Severity};
 pub use limits::{check_size, SizeError, MAX_POLICY_CHARS};
 pub use model::{Effect, OneOrMany, Policy, Principal, PrincipalKind, Statement, Version};
 pub use normalize::{diff, equivalent, normalize, PolicyDiff};
+pub use perimeter::{perimeter, Perimeter, PerimeterError, MAX_RCP_CHARS};
 pub use plan::{Addition, Plan, PlanAction, PlanError};
