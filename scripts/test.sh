@@ -17,6 +17,11 @@ export SAM_CLI_TELEMETRY=0
 # The sample templates `check` is tested on must be ones CloudFormation would take.
 .tools/sam/bin/cfn-lint tests/iac/*.yaml tests/iac/cfn-*.json
 AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/sam validate --lint
+# The per-account stack for StackSets: the SAM template expanded ahead of time, linted as deployed.
+stackset=$(mktemp --suffix=.json)
+AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/python scripts/stackset.py template --out "$stackset"
+.tools/sam/bin/cfn-lint "$stackset"
+rm -f "$stackset"
 echo "== tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
