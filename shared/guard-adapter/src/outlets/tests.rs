@@ -285,3 +285,4 @@ async fn excepted_and_kept_findings_are_warnings_and_not_chat() {
     assert!(outlets.messages().is_empty());
     assert_eq!(outlets.events().len(), 1);
 }
+
