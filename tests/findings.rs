@@ -90,7 +90,13 @@ async fn an_eventbridge_rule_routes_the_finding_to_a_queue() {
     events()
         .put_targets()
         .rule("ecr-policy-guard-findings")
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().unwrap())
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -106,9 +112,15 @@ async fn an_eventbridge_rule_routes_the_finding_to_a_queue() {
     assert_eq!(e["source"], EVENT_SOURCE);
     assert_eq!(e["detail-type"], EVENT_DETAIL_TYPE);
     // (moto leaves the envelope's `account` out of what it sends to SQS; the detail has it)
-    assert_eq!(e["resources"], json!(["arn:aws:ecr:us-east-1:123456789012:repository/svc"]));
+    assert_eq!(
+        e["resources"],
+        json!(["arn:aws:ecr:us-east-1:123456789012:repository/svc"])
+    );
     let d = &e["detail"];
-    assert!(d["id"].as_str().unwrap().starts_with("ecr-policy-guard/v1/123456789012/us-east-1/repository/public/"));
+    assert!(d["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("ecr-policy-guard/v1/123456789012/us-east-1/repository/public/"));
     for (k, v) in [
         ("account", json!(ACCOUNT)),
         ("region", json!(REGION)),
@@ -143,15 +155,33 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     assert_eq!(enforce(&report, "other").await.action, OutcomeAction::Reported);
     let held = hub_findings().await;
     assert_eq!(held.len(), 2);
-    let (id, f) = held.iter().find(|(_, f)| f.resources()[0].id() == Some("arn:aws:ecr:us-east-1:123456789012:repository/svc")).unwrap();
+    let (id, f) = held
+        .iter()
+        .find(|(_, f)| f.resources()[0].id() == Some("arn:aws:ecr:us-east-1:123456789012:repository/svc"))
+        .unwrap();
     assert_eq!(f.schema_version(), Some("2018-10-08"));
-    assert_eq!(f.product_arn(), Some("arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"));
+    assert_eq!(
+        f.product_arn(),
+        Some("arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default")
+    );
     assert_eq!(f.generator_id(), Some("ecr-policy-guard/public"));
     assert_eq!(f.aws_account_id(), Some(ACCOUNT));
-    assert_eq!(f.finding_provider_fields().unwrap().severity().unwrap().label().unwrap().as_str(), "CRITICAL");
+    assert_eq!(
+        f.finding_provider_fields()
+            .unwrap()
+            .severity()
+            .unwrap()
+            .label()
+            .unwrap()
+            .as_str(),
+        "CRITICAL"
+    );
     let r = &f.resources()[0];
     assert_eq!(r.r#type(), Some("AwsEcrRepository"));
-    assert_eq!(r.details().unwrap().aws_ecr_repository().unwrap().repository_name(), Some(SVC));
+    assert_eq!(
+        r.details().unwrap().aws_ecr_repository().unwrap().repository_name(),
+        Some(SVC)
+    );
     assert_eq!(state(f), ("FAILED".to_owned(), "ACTIVE".to_owned()));
     assert_eq!(f.created_at(), f.updated_at());
     // Enforced: the same id, passed and archived, UpdatedAt later
@@ -162,21 +192,42 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     assert_eq!(state(&held[id]), ("PASSED".to_owned(), "ARCHIVED".to_owned()));
     assert!(held[id].updated_at() > f.updated_at());
     // Fixed by hand in the other repository: the next sweep no longer sees it and resolves it
-    client().delete_repository_policy().repository_name("other").send().await.unwrap();
-    let summary = report.guard.sweep(ACCOUNT, REGION, Default::default(), &|_, _| {}).await.unwrap();
+    client()
+        .delete_repository_policy()
+        .repository_name("other")
+        .send()
+        .await
+        .unwrap();
+    let summary = report
+        .guard
+        .sweep(ACCOUNT, REGION, Default::default(), &|_, _| {})
+        .await
+        .unwrap();
     assert_eq!(summary.resolved_findings, 1);
     let held = hub_findings().await;
-    let repositories: Vec<_> = held.values().filter(|f| f.resources()[0].r#type() == Some("AwsEcrRepository")).collect();
+    let repositories: Vec<_> = held
+        .values()
+        .filter(|f| f.resources()[0].r#type() == Some("AwsEcrRepository"))
+        .collect();
     assert_eq!(repositories.len(), 2);
-    assert!(repositories.iter().all(|f| state(f) == ("PASSED".to_owned(), "ARCHIVED".to_owned())));
+    assert!(repositories
+        .iter()
+        .all(|f| state(f) == ("PASSED".to_owned(), "ARCHIVED".to_owned())));
     // The sweep also judged the registry policy (the example config's replication source lacks
     // its grant): that finding is new and open.
-    let registry: Vec<_> = held.values().filter(|f| f.resources()[0].r#type() == Some("Other")).collect();
+    let registry: Vec<_> = held
+        .values()
+        .filter(|f| f.resources()[0].r#type() == Some("Other"))
+        .collect();
     assert_eq!(registry.len(), 1);
     assert_eq!(registry[0].generator_id(), Some("ecr-policy-guard/replication"));
     assert_eq!(state(registry[0]), ("FAILED".to_owned(), "ACTIVE".to_owned()));
     // A sweep that sees nothing new resolves nothing more
-    let summary = report.guard.sweep(ACCOUNT, REGION, Default::default(), &|_, _| {}).await.unwrap();
+    let summary = report
+        .guard
+        .sweep(ACCOUNT, REGION, Default::default(), &|_, _| {})
+        .await
+        .unwrap();
     assert_eq!(summary.resolved_findings, 0);
 }
 
@@ -202,12 +253,18 @@ async fn the_sweep_imports_250_findings_in_three_calls_and_throttling_is_retried
         ),
         &proxy.endpoint,
     );
-    let summary = g.guard.sweep(ACCOUNT, REGION, Default::default(), &|_, _| {}).await.unwrap();
+    let summary = g
+        .guard
+        .sweep(ACCOUNT, REGION, Default::default(), &|_, _| {})
+        .await
+        .unwrap();
     assert_eq!(summary.findings.len(), 250);
     assert_eq!(proxy.calls("/findings/import"), 4, "3 batches, one of them sent twice");
     let held = hub_findings().await;
     assert_eq!(held.len(), 250);
-    assert!(held.values().all(|f| state(f) == ("FAILED".to_owned(), "ACTIVE".to_owned())));
+    assert!(held
+        .values()
+        .all(|f| state(f) == ("FAILED".to_owned(), "ACTIVE".to_owned())));
     assert!(g.audit.lines().iter().all(|l| l["audit"] != "delivery_failed"));
     assert_eq!(g.writes(), 0);
 }
@@ -215,7 +272,14 @@ async fn the_sweep_imports_250_findings_in_three_calls_and_throttling_is_retried
 #[tokio::test]
 async fn chat_gets_one_message_per_target_through_sns() {
     let _x = exclusive().await;
-    let topic = sns().create_topic().name("ecr-guard-chat").send().await.unwrap().topic_arn.unwrap();
+    let topic = sns()
+        .create_topic()
+        .name("ecr-guard-chat")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
     let (url, arn) = queue("chat").await;
     sns()
         .subscribe()
@@ -227,14 +291,20 @@ async fn chat_gets_one_message_per_target_through_sns() {
         .unwrap();
     create_repository(SVC, Some(&public())).await;
     let g = guard_with_outlets(
-        &config_with(json!("enforce"), json!({"notify_topic_arn": topic, "finding_events": false})),
+        &config_with(
+            json!("enforce"),
+            json!({"notify_topic_arn": topic, "finding_events": false}),
+        ),
         moto_endpoint(),
     );
     assert_eq!(enforce(&g, SVC).await.action, OutcomeAction::Written);
     let got = drain(&url).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["Type"], "Notification");
-    assert_eq!(got[0]["Subject"], "ecr-policy-guard: repository `svc` in 123456789012 us-east-1");
+    assert_eq!(
+        got[0]["Subject"],
+        "ecr-policy-guard: repository `svc` in 123456789012 us-east-1"
+    );
     let m: Value = serde_json::from_str(got[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(m["version"], "1.0");
     assert_eq!(m["source"], "custom");
@@ -244,10 +314,22 @@ async fn chat_gets_one_message_per_target_through_sns() {
         ":rotating_light: ecr-policy-guard removed or pinned 1 grant on repository `svc`"
     );
     let description = m["content"]["description"].as_str().unwrap();
-    assert!(description.starts_with("• *public* (CRITICAL) removed: statement 0 (`Anyone`)"), "{description}");
-    assert!(description.ends_with("Account `123456789012`, Region `us-east-1`."), "{description}");
-    assert_eq!(m["metadata"]["threadId"], "arn:aws:ecr:us-east-1:123456789012:repository/svc");
-    assert_eq!(m["metadata"]["relatedResources"], json!(["arn:aws:ecr:us-east-1:123456789012:repository/svc"]));
+    assert!(
+        description.starts_with("• *public* (CRITICAL) removed: statement 0 (`Anyone`)"),
+        "{description}"
+    );
+    assert!(
+        description.ends_with("Account `123456789012`, Region `us-east-1`."),
+        "{description}"
+    );
+    assert_eq!(
+        m["metadata"]["threadId"],
+        "arn:aws:ecr:us-east-1:123456789012:repository/svc"
+    );
+    assert_eq!(
+        m["metadata"]["relatedResources"],
+        json!(["arn:aws:ecr:us-east-1:123456789012:repository/svc"])
+    );
     // Nothing to change: nothing said.
     assert_eq!(enforce(&g, SVC).await.action, OutcomeAction::Unchanged);
     assert!(drain(&url).await.is_empty());
@@ -272,7 +354,9 @@ async fn failing_outlets_leave_enforcement_intact_and_audit_the_records() {
         assert_eq!(l["tries"], 2, "{l}");
         assert_eq!(l["records"][0]["statement"], public()["Statement"][0], "{l}");
     }
-    assert!(lines.iter().any(|l| l["audit"] == "grant_removed" && l["rule"] == "public"));
+    assert!(lines
+        .iter()
+        .any(|l| l["audit"] == "grant_removed" && l["rule"] == "public"));
     // Answering with server errors: the same
     create_repository("api", Some(&public())).await;
     let proxy = FaultProxy::start().await;
@@ -281,7 +365,12 @@ async fn failing_outlets_leave_enforcement_intact_and_audit_the_records() {
     assert_eq!(enforce(&g, "api").await.action, OutcomeAction::Written);
     assert_eq!(sids(&repository_policy("api").await.unwrap()), ["CiPush"]);
     assert!(proxy.calls("PutEvents") >= 2, "retried");
-    let failed: Vec<Value> = g.audit.lines().into_iter().filter(|l| l["audit"] == "delivery_failed").collect();
+    let failed: Vec<Value> = g
+        .audit
+        .lines()
+        .into_iter()
+        .filter(|l| l["audit"] == "delivery_failed")
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["outlet"], "eventbridge");
 }
@@ -305,7 +394,13 @@ async fn per_rule_modes_write_only_the_enforced_rules_change() {
     events()
         .put_targets()
         .rule("all-findings")
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("q").arn(arn).build().unwrap())
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -325,7 +420,11 @@ async fn per_rule_modes_write_only_the_enforced_rules_change() {
         .iter()
         .map(|e| {
             let d = &e["detail"];
-            (d["rule"].as_str().unwrap().to_owned(), d["disposition"].as_str().unwrap().to_owned(), d["mode"].as_str().unwrap().to_owned())
+            (
+                d["rule"].as_str().unwrap().to_owned(),
+                d["disposition"].as_str().unwrap().to_owned(),
+                d["mode"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     seen.sort();
@@ -358,7 +457,13 @@ async fn an_exception_keeps_exactly_its_grant_and_ends_on_its_date() {
     let got: Vec<(&str, &str, &str)> = out
         .findings
         .iter()
-        .map(|f| (f.statement.as_str(), f.principal.as_deref().unwrap_or("-"), f.disposition))
+        .map(|f| {
+            (
+                f.statement.as_str(),
+                f.principal.as_deref().unwrap_or("-"),
+                f.disposition,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -370,7 +475,10 @@ async fn an_exception_keeps_exactly_its_grant_and_ends_on_its_date() {
     );
     let live = repository_policy("svc-a").await.unwrap();
     assert_eq!(sids(&live), ["Partners"]);
-    assert!(live.to_string().contains("999988887777") && !live.to_string().contains("888877776666"), "{live}");
+    assert!(
+        live.to_string().contains("999988887777") && !live.to_string().contains("888877776666"),
+        "{live}"
+    );
     // On its date it no longer applies: the grant goes
     g.guard.clock = Arc::new(move || day("2027-04-01"));
     let out = enforce(&g, "svc-a").await;

@@ -531,7 +531,14 @@ pub fn sqs() -> aws_sdk_sqs::Client {
 
 /// A new SQS queue: (url, ARN)
 pub async fn queue(name: &str) -> (String, String) {
-    let url = sqs().create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let url = sqs()
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let arn = sqs()
         .get_queue_attributes()
         .queue_url(&url)

@@ -9,6 +9,9 @@ fn main() -> Result<(), lambda_runtime::Error> {
         .build()?
         .block_on(async {
             let guard = guard_adapter::init_lambda().await?;
-            lambda_runtime::run(lambda_runtime::service_fn(|event| sweep::function_handler(event, &guard))).await
+            lambda_runtime::run(lambda_runtime::service_fn(|event| {
+                sweep::function_handler(event, &guard)
+            }))
+            .await
         })
 }

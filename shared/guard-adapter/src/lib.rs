@@ -45,11 +45,16 @@ pub fn outlets_from(config: &policy_core::GuardConfig, sdk_config: &aws_config::
         events: config
             .finding_events
             .then(|| std::sync::Arc::new(outlets::sdk::SdkEventBus::new(aws_sdk_eventbridge::Client::new(&conf))) as _),
-        hub: config
-            .security_hub
-            .then(|| std::sync::Arc::new(outlets::sdk::SdkSecurityHub::new(aws_sdk_securityhub::Client::new(&conf))) as _),
+        hub: config.security_hub.then(|| {
+            std::sync::Arc::new(outlets::sdk::SdkSecurityHub::new(aws_sdk_securityhub::Client::new(
+                &conf,
+            ))) as _
+        }),
         chat: config.notify_topic_arn.as_ref().map(|topic| {
-            std::sync::Arc::new(outlets::sdk::SdkSns::new(aws_sdk_sns::Client::new(&conf), topic.clone())) as _
+            std::sync::Arc::new(outlets::sdk::SdkSns::new(
+                aws_sdk_sns::Client::new(&conf),
+                topic.clone(),
+            )) as _
         }),
         ..outlets::Outlets::default()
     }

@@ -237,7 +237,8 @@ impl<P: EcrPolicies> Guard<P> {
                     first_missed.get_or_insert(i);
                 }
                 Step::Done(Err(e)) => {
-                    seen.unsure.insert(self.resource_id("repository", Some(&name), account, region));
+                    seen.unsure
+                        .insert(self.resource_id("repository", Some(&name), account, region));
                     summary.failed.push(Failure {
                         repository: Some(name),
                         retryable: e.is_retryable(),
@@ -330,7 +331,8 @@ impl<P: EcrPolicies> Guard<P> {
                     summary.templates.insert(prefix, o.action);
                 }
                 Err(e) => {
-                    seen.unsure.insert(self.resource_id("template", Some(&prefix), account, region));
+                    seen.unsure
+                        .insert(self.resource_id("template", Some(&prefix), account, region));
                     summary.failed.push(failed(Some(&prefix), e))
                 }
             }
@@ -375,7 +377,13 @@ impl<P: EcrPolicies> Guard<P> {
         }
         let written = &seen.written;
         self.outlets
-            .deliver(&seen.records, &|resource| written.contains(resource), &created, audit, now)
+            .deliver(
+                &seen.records,
+                &|resource| written.contains(resource),
+                &created,
+                audit,
+                now,
+            )
             .await;
         let (Some(active), true) = (active, complete) else {
             return 0;
@@ -389,7 +397,9 @@ impl<P: EcrPolicies> Guard<P> {
         } else {
             active
         };
-        self.outlets.resolve_unseen(active, &ids, &seen.unsure, audit, now).await
+        self.outlets
+            .resolve_unseen(active, &ids, &seen.unsure, audit, now)
+            .await
     }
 
     /// Approved exceptions ending soon, each also logged as a note

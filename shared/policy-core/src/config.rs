@@ -266,10 +266,14 @@ pub fn is_topic_arn(arn: &str) -> bool {
         ["arn", partition, "sns", region, account, name] => {
             partition.starts_with("aws")
                 && !region.is_empty()
-                && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && is_account_id(account)
                 && (1..=256).contains(&name.len())
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }
         _ => false,
     }

@@ -70,8 +70,17 @@ pub fn message(records: &[&FindingRecord]) -> Option<Value> {
         .iter()
         .take(LINES)
         .map(|r| {
-            let who = r.principal.as_deref().map_or(r.statement_label.clone(), |p| format!("`{p}`"));
-            clip(&format!("• *{}* ({}) {}: {} — {}", r.rule, r.severity, r.disposition, who, r.reason), 400)
+            let who = r
+                .principal
+                .as_deref()
+                .map_or(r.statement_label.clone(), |p| format!("`{p}`"));
+            clip(
+                &format!(
+                    "• *{}* ({}) {}: {} — {}",
+                    r.rule, r.severity, r.disposition, who, r.reason
+                ),
+                400,
+            )
         })
         .collect();
     if notable.len() > LINES {

@@ -115,7 +115,11 @@ impl FindingsHub for MemoryOutlets {
     fn active<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Asff>, PortError>> {
         Box::pin(async move {
             self.call("securityhub:GetFindings")?;
-            Ok(lock(&self.findings).values().filter(|f| scope.holds(f)).cloned().collect())
+            Ok(lock(&self.findings)
+                .values()
+                .filter(|f| scope.holds(f))
+                .cloned()
+                .collect())
         })
     }
 }

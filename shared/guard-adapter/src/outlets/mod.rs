@@ -164,7 +164,10 @@ pub fn finding_id(subject: &Subject, rule: &str, principal: Option<&str>, statem
         h.update([0u8]);
     }
     let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("{ID_PREFIX}/{}/{}/{}/{rule}/{hex}", subject.account, subject.region, subject.kind)
+    format!(
+        "{ID_PREFIX}/{}/{}/{}/{rule}/{hex}",
+        subject.account, subject.region, subject.kind
+    )
 }
 
 /// Seconds since the epoch as RFC 3339 UTC with milliseconds (`2026-04-01T09:30:00.000Z`): one
@@ -381,6 +384,11 @@ pub fn outlet_actions(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// The outlet IAM actions a function that accepts these kinds may call
+pub fn outlet_actions_for(accepts: crate::Accepts) -> BTreeSet<&'static str> {
+    accepts.iter().flat_map(|k| outlet_actions(k).iter().copied()).collect()
+}
+
 /// The config field that turns on the outlet an action belongs to
 pub fn outlet_switch(action: &str) -> Option<&'static str> {
     match action.split(':').next() {
@@ -514,7 +522,9 @@ impl Outlets {
     ) {
         for (i, batch) in findings.chunks(FINDINGS_PER_CALL).enumerate() {
             let start = i * FINDINGS_PER_CALL;
-            let rs = records.get(start..(start + batch.len()).min(records.len())).unwrap_or(&[]);
+            let rs = records
+                .get(start..(start + batch.len()).min(records.len()))
+                .unwrap_or(&[]);
             let batch: Arc<Vec<asff::Asff>> = Arc::new(batch.to_vec());
             let (result, tries) = with_retry(self.retry, || {
                 let (hub, batch) = (hub.clone(), batch.clone());
@@ -525,12 +535,20 @@ impl Outlets {
                 Ok(refused) if refused.is_empty() => {}
                 Ok(refused) => {
                     let ids: BTreeSet<&str> = refused.iter().map(|f| f.id.as_str()).collect();
-                    let which: Vec<&FindingRecord> = rs.iter().copied().filter(|r| ids.contains(r.id.as_str())).collect();
+                    let which: Vec<&FindingRecord> =
+                        rs.iter().copied().filter(|r| ids.contains(r.id.as_str())).collect();
                     let errors: Vec<Value> = refused
                         .iter()
                         .map(|f| json!({"id": f.id, "code": f.code, "message": f.message}))
                         .collect();
-                    failed(audit, "security_hub", "findings refused", tries, &which, json!({"refused": errors}));
+                    failed(
+                        audit,
+                        "security_hub",
+                        "findings refused",
+                        tries,
+                        &which,
+                        json!({"refused": errors}),
+                    );
                 }
                 Err(e) => {
                     let findings: Vec<Value> = if rs.is_empty() {
@@ -538,13 +556,25 @@ impl Outlets {
                     } else {
                         vec![]
                     };
-                    failed(audit, "security_hub", &e.to_string(), tries, rs, json!({"findings": findings}));
+                    failed(
+                        audit,
+                        "security_hub",
+                        &e.to_string(),
+                        tries,
+                        rs,
+                        json!({"findings": findings}),
+                    );
                 }
             }
         }
     }
 
-    async fn deliver_chat(&self, records: &[FindingRecord], notify: &(dyn Fn(&str) -> bool + Sync), audit: &dyn AuditSink) {
+    async fn deliver_chat(
+        &self,
+        records: &[FindingRecord],
+        notify: &(dyn Fn(&str) -> bool + Sync),
+        audit: &dyn AuditSink,
+    ) {
         let Some(sns) = &self.chat else { return };
         let mut by_target: BTreeMap<&str, Vec<&FindingRecord>> = BTreeMap::new();
         for r in records.iter().filter(|r| r.notable() && notify(&r.resource)) {
@@ -579,7 +609,14 @@ impl Outlets {
             // product, account or Region is never touched whatever the server returned.
             Ok(found) => Some(found.into_iter().filter(|f| scope.holds(f)).collect()),
             Err(e) => {
-                failed(audit, "security_hub", &e.to_string(), tries, &[], json!({"operation": "GetFindings"}));
+                failed(
+                    audit,
+                    "security_hub",
+                    &e.to_string(),
+                    tries,
+                    &[],
+                    json!({"operation": "GetFindings"}),
+                );
                 None
             }
         }

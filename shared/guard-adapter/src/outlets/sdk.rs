@@ -51,11 +51,17 @@ impl EventBus for SdkEventBus {
             let errors: Vec<String> = out
                 .entries()
                 .iter()
-                .filter_map(|r| r.error_code().map(|c| format!("{c}: {}", r.error_message().unwrap_or_default())))
+                .filter_map(|r| {
+                    r.error_code()
+                        .map(|c| format!("{c}: {}", r.error_message().unwrap_or_default()))
+                })
                 .collect();
             let message = format!("{} entries failed: {}", out.failed_entry_count(), errors.join("; "));
             // `InternalFailure` and throttling of single entries pass when tried again.
-            if errors.iter().all(|e| e.starts_with("InternalFailure") || e.starts_with("Throttling")) {
+            if errors
+                .iter()
+                .all(|e| e.starts_with("InternalFailure") || e.starts_with("Throttling"))
+            {
                 Err(PortError::Transient {
                     operation: "PutEvents",
                     message,
@@ -130,7 +136,9 @@ fn to_sdk(f: &Asff) -> aws_sdk_securityhub::types::AwsSecurityFinding {
             SdkResource::builder()
                 .r#type(&f.resource.kind)
                 .id(&f.resource.id)
-                .partition(aws_sdk_securityhub::types::Partition::from(f.resource.partition.as_str()))
+                .partition(aws_sdk_securityhub::types::Partition::from(
+                    f.resource.partition.as_str(),
+                ))
                 .region(&f.resource.region)
                 .details(details.build())
                 .build(),
@@ -203,7 +211,11 @@ fn from_sdk(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Asff {
             .unwrap_or_default(),
         product_fields: f
             .product_fields()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            })
             .unwrap_or_default(),
     }
 }

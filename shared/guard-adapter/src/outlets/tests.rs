@@ -12,7 +12,8 @@ use policy_core::{condition::parse_date, Policy};
 use serde_json::json;
 
 const OWN: &str = "123456789012";
-const PUBLIC: &str = r#"{"Statement":[{"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#;
+const PUBLIC: &str =
+    r#"{"Statement":[{"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#;
 
 fn guard(config: &str) -> (Guard<InMemoryEcr>, Arc<MemoryOutlets>, Arc<MemoryAudit>) {
     let settings = Settings::from_vars(|k| (k == "GUARD_CONFIG").then(|| config.to_owned())).unwrap();
@@ -44,18 +45,33 @@ fn subject(name: &str) -> Subject<'_> {
 }
 
 fn statement(json: &str) -> Statement {
-    Policy::parse(&format!(r#"{{"Statement":[{json}]}}"#)).unwrap().statements[0].clone()
+    Policy::parse(&format!(r#"{{"Statement":[{json}]}}"#))
+        .unwrap()
+        .statements[0]
+        .clone()
 }
 
 #[test]
 fn ids_are_stable_per_target_rule_and_principal() {
-    let s = statement(r#"{"Sid":"A","Effect":"Allow","Principal":{"AWS":["999988887777","888877776666"]},"Action":"ecr:*"}"#);
+    let s = statement(
+        r#"{"Sid":"A","Effect":"Allow","Principal":{"AWS":["999988887777","888877776666"]},"Action":"ecr:*"}"#,
+    );
     let id = finding_id(&subject("svc"), "foreign-account", Some("999988887777"), &s);
-    assert!(id.starts_with("ecr-policy-guard/v1/123456789012/eu-west-1/repository/foreign-account/"), "{id}");
-    assert_eq!(id.len(), "ecr-policy-guard/v1/123456789012/eu-west-1/repository/foreign-account/".len() + 32);
+    assert!(
+        id.starts_with("ecr-policy-guard/v1/123456789012/eu-west-1/repository/foreign-account/"),
+        "{id}"
+    );
+    assert_eq!(
+        id.len(),
+        "ecr-policy-guard/v1/123456789012/eu-west-1/repository/foreign-account/".len() + 32
+    );
     // Another statement granting the same principal: the same finding.
-    let other = statement(r#"{"Sid":"B","Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"ecr:BatchGetImage"}"#);
-    assert_eq!(id, finding_id(&subject("svc"), "foreign-account", Some("999988887777"), &other));
+    let other =
+        statement(r#"{"Sid":"B","Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"ecr:BatchGetImage"}"#);
+    assert_eq!(
+        id,
+        finding_id(&subject("svc"), "foreign-account", Some("999988887777"), &other)
+    );
     for different in [
         finding_id(&subject("svc"), "foreign-account", Some("888877776666"), &s),
         finding_id(&subject("svc"), "excess-access", Some("999988887777"), &s),
@@ -64,9 +80,15 @@ fn ids_are_stable_per_target_rule_and_principal() {
         assert_ne!(id, different);
     }
     // A whole statement: its Sid; without one, its normal form (order and one-vs-many ignored).
-    let a = statement(r#"{"Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}"#);
-    let b = statement(r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":["ecr:GetDownloadUrlForLayer","ecr:BatchGetImage"]}"#);
-    assert_eq!(finding_id(&subject("svc"), "public", None, &a), finding_id(&subject("svc"), "public", None, &b));
+    let a =
+        statement(r#"{"Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}"#);
+    let b = statement(
+        r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":["ecr:GetDownloadUrlForLayer","ecr:BatchGetImage"]}"#,
+    );
+    assert_eq!(
+        finding_id(&subject("svc"), "public", None, &a),
+        finding_id(&subject("svc"), "public", None, &b)
+    );
     let sid = |j: &str| finding_id(&subject("svc"), "public", None, &statement(j));
     assert_eq!(
         sid(r#"{"Sid":"Pub","Effect":"Allow","Principal":"*","Action":"ecr:*"}"#),
@@ -94,8 +116,14 @@ async fn one_removal_reaches_every_outlet_in_its_documented_shape() {
     assert_eq!(out.action, OutcomeAction::Written);
     let events = outlets.events();
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0].source, events[0].detail_type), (EVENT_SOURCE, EVENT_DETAIL_TYPE));
-    assert_eq!(events[0].resources, ["arn:aws:ecr:eu-west-1:123456789012:repository/svc"]);
+    assert_eq!(
+        (events[0].source, events[0].detail_type),
+        (EVENT_SOURCE, EVENT_DETAIL_TYPE)
+    );
+    assert_eq!(
+        events[0].resources,
+        ["arn:aws:ecr:eu-west-1:123456789012:repository/svc"]
+    );
     let detail: Value = serde_json::from_str(&events[0].detail).unwrap();
     assert_eq!(detail["rule"], "public");
     assert_eq!(detail["severity"], "CRITICAL");
@@ -105,34 +133,55 @@ async fn one_removal_reaches_every_outlet_in_its_documented_shape() {
     assert_eq!(detail["target"], "repository");
     assert_eq!(detail["repository"], "svc");
     assert_eq!(detail["observed_at"], "2026-11-20T00:00:00.000Z");
-    assert_eq!(detail["statement"], json!({"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}));
+    assert_eq!(
+        detail["statement"],
+        json!({"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"})
+    );
     let id = detail["id"].as_str().unwrap();
     // Fixed at once: imported resolved.
     let f = &outlets.findings()[id];
     let asff = f.to_json();
     assert_eq!(asff["SchemaVersion"], "2018-10-08");
-    assert_eq!(asff["ProductArn"], "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default");
+    assert_eq!(
+        asff["ProductArn"],
+        "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default"
+    );
     assert_eq!(asff["GeneratorId"], "ecr-policy-guard/public");
     assert_eq!(asff["AwsAccountId"], OWN);
     assert_eq!(asff["FindingProviderFields"]["Severity"]["Label"], "CRITICAL");
     assert_eq!(asff["Resources"][0]["Type"], "AwsEcrRepository");
-    assert_eq!(asff["Resources"][0]["Details"]["AwsEcrRepository"]["RepositoryName"], "svc");
+    assert_eq!(
+        asff["Resources"][0]["Details"]["AwsEcrRepository"]["RepositoryName"],
+        "svc"
+    );
     assert_eq!((f.compliance.as_str(), f.record_state.as_str()), ("PASSED", "ARCHIVED"));
     assert_eq!(f.created_at, f.updated_at);
     // One chat message for the target.
     let messages = outlets.messages();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].0, "ecr-policy-guard: repository `svc` in 123456789012 eu-west-1");
+    assert_eq!(
+        messages[0].0,
+        "ecr-policy-guard: repository `svc` in 123456789012 eu-west-1"
+    );
     let m: Value = serde_json::from_str(&messages[0].1).unwrap();
-    assert_eq!((m["version"].as_str(), m["source"].as_str()), (Some("1.0"), Some("custom")));
+    assert_eq!(
+        (m["version"].as_str(), m["source"].as_str()),
+        (Some("1.0"), Some("custom"))
+    );
     assert_eq!(m["content"]["textType"], "client-markdown");
     assert_eq!(
         m["content"]["title"],
         ":rotating_light: ecr-policy-guard removed or pinned 1 grant on repository `svc`"
     );
     let description = m["content"]["description"].as_str().unwrap();
-    assert!(description.starts_with("• *public* (CRITICAL) removed: "), "{description}");
-    assert_eq!(m["metadata"]["threadId"], "arn:aws:ecr:eu-west-1:123456789012:repository/svc");
+    assert!(
+        description.starts_with("• *public* (CRITICAL) removed: "),
+        "{description}"
+    );
+    assert_eq!(
+        m["metadata"]["threadId"],
+        "arn:aws:ecr:eu-west-1:123456789012:repository/svc"
+    );
     assert!(audit.lines().iter().all(|l| l["audit"] != "delivery_failed"));
 }
 
@@ -144,9 +193,15 @@ async fn a_reported_finding_is_resolved_under_the_same_id_when_fixed() {
     assert_eq!(out.action, OutcomeAction::Reported);
     let held = outlets.findings();
     let (id, f) = held.iter().next().unwrap();
-    assert_eq!((f.compliance.as_str(), f.record_state.as_str(), f.workflow.as_str()), ("FAILED", "ACTIVE", "NEW"));
+    assert_eq!(
+        (f.compliance.as_str(), f.record_state.as_str(), f.workflow.as_str()),
+        ("FAILED", "ACTIVE", "NEW")
+    );
     let m: Value = serde_json::from_str(&outlets.messages()[0].1).unwrap();
-    assert!(m["content"]["title"].as_str().unwrap().contains("found 1 finding it would change (report mode"));
+    assert!(m["content"]["title"]
+        .as_str()
+        .unwrap()
+        .contains("found 1 finding it would change (report mode"));
     // Enforced a day later: the same id, now passed and archived, updated later.
     g.config.mode = policy_core::Modes::all(policy_core::Mode::Enforce);
     let later = parse_date("2026-11-21").unwrap();
@@ -155,7 +210,10 @@ async fn a_reported_finding_is_resolved_under_the_same_id_when_fixed() {
     let held = outlets.findings();
     assert_eq!(held.len(), 1);
     let fixed = &held[id];
-    assert_eq!((fixed.compliance.as_str(), fixed.record_state.as_str()), ("PASSED", "ARCHIVED"));
+    assert_eq!(
+        (fixed.compliance.as_str(), fixed.record_state.as_str()),
+        ("PASSED", "ARCHIVED")
+    );
     assert_eq!(fixed.updated_at, "2026-11-21T00:00:00.000Z");
 }
 
@@ -171,7 +229,11 @@ async fn a_failing_outlet_leaves_enforcement_intact_and_audits_the_records() {
     assert_eq!(out.action, OutcomeAction::Written);
     assert_eq!(out.findings[0].disposition, "removed");
     assert_eq!(g.ecr.repository_policy("svc"), None);
-    let failures: Vec<Value> = audit.lines().into_iter().filter(|l| l["audit"] == "delivery_failed").collect();
+    let failures: Vec<Value> = audit
+        .lines()
+        .into_iter()
+        .filter(|l| l["audit"] == "delivery_failed")
+        .collect();
     let outlets_failed: BTreeSet<&str> = failures.iter().map(|l| l["outlet"].as_str().unwrap()).collect();
     assert_eq!(outlets_failed, BTreeSet::from(["eventbridge", "security_hub", "sns"]));
     for l in &failures {
@@ -206,13 +268,24 @@ async fn the_sweep_batches_imports_and_resolves_what_it_no_longer_sees() {
     g.clock = Arc::new(move || later);
     let summary = g.sweep(OWN, "eu-west-1", Default::default(), &|_, _| {}).await.unwrap();
     assert_eq!(summary.resolved_findings, 3);
-    let archived: Vec<Asff> = outlets.findings().into_values().filter(|f| f.record_state == "ARCHIVED").collect();
-    let names: BTreeSet<&str> = archived.iter().map(|f| f.resource.repository_name.as_deref().unwrap()).collect();
+    let archived: Vec<Asff> = outlets
+        .findings()
+        .into_values()
+        .filter(|f| f.record_state == "ARCHIVED")
+        .collect();
+    let names: BTreeSet<&str> = archived
+        .iter()
+        .map(|f| f.resource.repository_name.as_deref().unwrap())
+        .collect();
     assert_eq!(names, BTreeSet::from(["svc-000", "svc-001", "svc-002"]));
     assert!(archived.iter().all(|f| f.compliance == "PASSED"));
     assert!(archived.iter().all(|f| f.updated_at == "2026-11-21T00:00:00.000Z"));
     // Found again in a later sweep, a finding keeps its first CreatedAt.
-    let active: Vec<Asff> = outlets.findings().into_values().filter(|f| f.record_state == "ACTIVE").collect();
+    let active: Vec<Asff> = outlets
+        .findings()
+        .into_values()
+        .filter(|f| f.record_state == "ACTIVE")
+        .collect();
     assert_eq!(active.len(), 247);
     for f in active {
         assert_eq!(
@@ -235,8 +308,10 @@ async fn declared_outlet_actions_are_exactly_the_calls_made() {
         g.ecr.put_repository("svc", Some(PUBLIC));
         g.ecr.put_registry(Some(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"ecr:ReplicateImage","Resource":"*"}]}"#));
         let event = match kind {
-            "replication-failed" => json!({"source":"aws.ecr","detail-type":"ECR Replication Action","account":OWN,"region":"eu-west-1",
-                "detail":{"result":"FAILED","source-account":"777788889999","repository-name":"app"}}),
+            "replication-failed" => {
+                json!({"source":"aws.ecr","detail-type":"ECR Replication Action","account":OWN,"region":"eu-west-1",
+                "detail":{"result":"FAILED","source-account":"777788889999","repository-name":"app"}})
+            }
             _ => {
                 let name = match kind {
                     "repository-created" => "CreateRepository",
@@ -285,4 +360,3 @@ async fn excepted_and_kept_findings_are_warnings_and_not_chat() {
     assert!(outlets.messages().is_empty());
     assert_eq!(outlets.events().len(), 1);
 }
-
