@@ -73,14 +73,13 @@ def chat():
 
 
 def findings():
-    """The EventBridge events the rule routed to its queue: one line each, then the first whole"""
-    events = drain("findings")
-    for e in events:
+    """The EventBridge events the rule routed to its queue, a few lines each"""
+    for e in drain("findings"):
         d = e["detail"]
-        print(f"{e['source']} / {e['detail-type']}: {d['severity']} {d['rule']} {d['disposition']} on {d['target']} "
-              f"{d.get('repository', '')} (id {d['id']})")
-    if events:
-        print(json.dumps(events[0]["detail"], indent=2))
+        print(f"{e['source']} / {e['detail-type']}: {d['severity']} {d['rule']} {d['disposition']} "
+              f"on {d['target']} {d.get('repository', '')}")
+        print(f"  reason: {d['reason']}; statement: {json.dumps(d['statement'])}")
+        print(f"  id: {d['id']}")
 
 
 def setup():
