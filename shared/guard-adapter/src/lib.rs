@@ -33,7 +33,13 @@ pub async fn init_lambda() -> Result<Guard<sdk::SdkEcr>, lambda_runtime::Error> 
 pub fn outlets_from(config: &policy_core::GuardConfig, sdk_config: &aws_config::SdkConfig) -> outlets::Outlets {
     let conf = sdk_config
         .to_builder()
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .retry_config(
+            sdk_config
+                .retry_config()
+                .cloned()
+                .unwrap_or_else(aws_config::retry::RetryConfig::standard)
+                .with_max_attempts(3),
+        )
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(std::time::Duration::from_secs(3))
