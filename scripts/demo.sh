@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: moto's ECR server, repositories with bad policies,
 # the three functions served by `cargo lambda watch` and invoked with the sample events in
-# events/, each policy printed before and after.
+# events/, each policy printed before and after; one finding as the security channel reads it
+# (chat over SNS) and as an EventBridge rule routes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/tools.sh
@@ -24,9 +25,11 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
 echo "== moto's ECR on $AWS_ENDPOINT_URL: creating repositories with bad policies"
 python3 scripts/demo_ecr.py setup
+echo "== findings outlets on moto: an SNS topic for chat and an EventBridge rule, each into an SQS queue"
+python3 scripts/demo_ecr.py outlets config/example.json "$work/config.json"
 
 cat >"$work/env" <<ENV
-GUARD_CONFIG_FILE=$PWD/config/example.json
+GUARD_CONFIG_FILE=$work/config.json
 GUARD_ACCOUNT_ID=123456789012
 GUARD_ROLE_ARN=arn:aws:iam::123456789012:role/ecr-policy-guard
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
@@ -72,6 +75,10 @@ step "new team repository gets its baseline" team-payments/api apply-baseline ev
 python3 scripts/demo_ecr.py create team-hub/library/alpine
 step "repository ECR created itself (pull through cache) gets its baseline" team-hub/library/alpine apply-baseline events/cloudtrail-ecr-service-event-create-repository-pull-through-cache.json
 step "public grant removed, own CI role kept" svc/public-pull enforce-policy "$work/public.json"
+echo "---- what the security channel sees (chat message over SNS)"
+python3 scripts/demo_ecr.py chat
+echo "---- what an EventBridge rule for CRITICAL and HIGH findings delivered to its queue"
+python3 scripts/demo_ecr.py findings
 step "untrusted account removed, trusted one kept" svc/partner enforce-policy "$work/partner.json"
 step "exempt repository left alone" sandbox-alice enforce-policy "$work/sandbox.json"
 step "creation template: public grant removed before ECR creates a repository from it" template:team-hub enforce-policy events/cloudtrail-ecr-create-repository-creation-template.json

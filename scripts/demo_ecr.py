@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """ECR side of the demo, against moto: create repositories with bad policies, print policies,
-write event files for other repository names. Uses the boto3 that moto brings."""
+write event files for other repository names; the findings outlets (an EventBridge rule and a
+chat topic, each delivering to an SQS queue) and one finding as a person reads it. Uses the boto3
+that moto brings."""
 import json
 import os
 import sys
@@ -15,6 +17,69 @@ ecr = boto3.client(
     aws_secret_access_key="testing",
 )
 OWN = "123456789012"
+
+
+def client(service):
+    return boto3.client(
+        service,
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def outlets(config_in, config_out):
+    """A chat topic and an EventBridge rule, each delivering to a queue; the demo's config sends
+    chat notifications to the topic"""
+    sqs, sns, events = client("sqs"), client("sns"), client("events")
+    arns = {}
+    for name in ("chat", "findings"):
+        url = sqs.create_queue(QueueName=f"demo-{name}")["QueueUrl"]
+        arns[name] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = sns.create_topic(Name="ecr-guard-chat")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arns["chat"])
+    events.put_rule(Name="ecr-policy-guard-findings",
+                    EventPattern=json.dumps({"source": ["ecr-policy-guard"], "detail": {"severity": ["CRITICAL", "HIGH"]}}))
+    events.put_targets(Rule="ecr-policy-guard-findings", Targets=[{"Id": "queue", "Arn": arns["findings"]}])
+    with open(config_in) as f:
+        config = json.load(f)
+    config["notify_topic_arn"] = topic
+    with open(config_out, "w") as f:
+        json.dump(config, f, indent=2)
+
+
+def drain(name):
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName=f"demo-{name}")["QueueUrl"]
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not got:
+            return out
+        for m in got:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def chat():
+    """The chat messages as a Slack or Teams channel would show them"""
+    for n in drain("chat"):
+        m = json.loads(n["Message"])
+        print(m["content"]["title"])
+        print(m["content"]["description"])
+        for step in m["content"]["nextSteps"]:
+            print(f"  next: {step}")
+
+
+def findings():
+    """The EventBridge events the rule routed to its queue, a few lines each"""
+    for e in drain("findings"):
+        d = e["detail"]
+        print(f"{e['source']} / {e['detail-type']}: {d['severity']} {d['rule']} {d['disposition']} "
+              f"on {d['target']} {d.get('repository', '')}")
+        print(f"  reason: {d['reason']}; statement: {json.dumps(d['statement'])}")
+        print(f"  id: {d['id']}")
 
 
 def setup():
@@ -158,5 +223,11 @@ if __name__ == "__main__":
         ecr.create_repository(repositoryName=sys.argv[2])
     elif cmd == "event-for":
         event_for(*sys.argv[2:5])
+    elif cmd == "outlets":
+        outlets(*sys.argv[2:4])
+    elif cmd == "chat":
+        chat()
+    elif cmd == "findings":
+        findings()
     else:
         sys.exit(f"unknown command {cmd}")

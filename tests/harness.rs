@@ -434,8 +434,10 @@ impl FaultProxy {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
+        // JSON protocols name the operation in `X-Amz-Target`; REST ones (Security Hub) by path.
         let operation = header("x-amz-target")
             .and_then(|t| t.rsplit('.').next().map(str::to_owned))
+            .or_else(|| head.split_whitespace().nth(1).map(str::to_owned))
             .unwrap_or_default();
         let reply = |status: &str, kind: &str| {
             let body = format!(r#"{{"__type":"{kind}","message":"injected by the test proxy"}}"#);
@@ -510,6 +512,103 @@ pub fn guard_at(config_json: &str, endpoint: &str) -> TestGuard {
         fail_repository: None,
     };
     g
+}
+
+/// The SDK configuration of the outlets' clients at `endpoint`: as the Lambda builds it, with
+/// short SDK backoff so failure scenarios stay fast
+pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new("testing", "testing", None, None, "scenarios"),
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(20)),
+        )
+        .build()
+}
+
+/// The outlets `config_json` turns on, their calls going to `endpoint` (moto, a proxy, or a
+/// dead port), the way `init_lambda` builds them
+pub fn outlets_at(config_json: &str, endpoint: &str) -> guard_adapter::outlets::Outlets {
+    let config = policy_core::GuardConfig::parse(config_json).unwrap();
+    let mut outlets = guard_adapter::outlets_from(&config, &sdk_config_at(endpoint));
+    outlets.retry = Backoff {
+        attempts: 2,
+        first_delay: Duration::from_millis(20),
+    };
+    outlets
+}
+
+/// A guard over moto whose findings go to the outlets its config turns on, at `endpoint`
+pub fn guard_with_outlets(config_json: &str, endpoint: &str) -> TestGuard {
+    let mut g = guard(config_json, None);
+    g.guard.outlets = outlets_at(config_json, endpoint);
+    g
+}
+
+/// An SQS client for moto (the tests read findings from queues)
+pub fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config_at(moto_endpoint()))
+}
+
+/// A new SQS queue: (url, ARN)
+pub async fn queue(name: &str) -> (String, String) {
+    let url = sqs()
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// Every message body in a queue, waiting up to 5 s for the first
+pub async fn drain(url: &str) -> Vec<Value> {
+    let mut out = vec![];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = sqs()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() && (!out.is_empty() || Instant::now() > deadline) {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+            sqs()
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        if out.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// A loopback address nothing listens on

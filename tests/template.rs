@@ -8,6 +8,7 @@
 use guard_adapter::{
     engine::ecr_actions_for,
     event::{decode, Decoded, API_CALL, CLOUDTRAIL_EVENTS, ECR_SOURCE, NATIVE_EVENTS, SERVICE_EVENT},
+    outlets::{outlet_actions_for, outlet_switch},
     Accepts,
 };
 use scenarios::{moto_json, root, ACCOUNT, REGION};
@@ -45,6 +46,39 @@ fn strings(v: &Value) -> Vec<String> {
         Value::String(s) => vec![s.clone()],
         Value::Sequence(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
         _ => vec![],
+    }
+}
+
+/// Every statement of a function's inline policies, with the condition it is under
+/// (`!If [Condition, statement, !Ref AWS::NoValue]`)
+fn statements(f: &Value) -> Vec<(Option<String>, Value)> {
+    let mut out = vec![];
+    for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+        for s in policy["Statement"].as_sequence().into_iter().flatten() {
+            match s {
+                Value::Tagged(t) if t.tag == "!If" => {
+                    let parts = t.value.as_sequence().unwrap();
+                    let Value::Tagged(none) = &parts[2] else {
+                        panic!("{s:?}: the else branch must be !Ref AWS::NoValue")
+                    };
+                    assert_eq!(
+                        (none.tag.to_string().as_str(), &none.value),
+                        ("!Ref", &Value::from("AWS::NoValue"))
+                    );
+                    out.push((Some(parts[0].as_str().unwrap().to_owned()), parts[1].clone()));
+                }
+                _ => out.push((None, s.clone())),
+            }
+        }
+    }
+    out
+}
+
+/// The text of a `!Sub` or `!Ref` value, or a plain string
+fn intrinsic(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => format!("{} {}", t.tag, t.value.as_str().unwrap_or_default()),
+        other => other.as_str().unwrap_or_default().to_owned(),
     }
 }
 
@@ -88,15 +122,17 @@ fn each_role_holds_exactly_the_ecr_actions_its_code_calls() {
     for (name, accepts) in crates() {
         let f = &functions(&t)[&name];
         let mut granted = BTreeSet::new();
-        for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
-            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
-                assert_eq!(statement["Effect"], "Allow");
-                granted.extend(
-                    strings(&statement["Action"])
-                        .into_iter()
-                        .filter(|a| a.starts_with("ecr:")),
-                );
-            }
+        for (condition, statement) in statements(f) {
+            assert_eq!(statement["Effect"], "Allow");
+            let ecr: Vec<String> = strings(&statement["Action"])
+                .into_iter()
+                .filter(|a| a.starts_with("ecr:"))
+                .collect();
+            assert!(
+                ecr.is_empty() || condition.is_none(),
+                "{name}: ECR access is never conditional"
+            );
+            granted.extend(ecr);
         }
         let called: BTreeSet<String> = ecr_actions_for(accepts).into_iter().map(str::to_owned).collect();
         assert_eq!(granted, called, "{name}: role actions vs the calls its code makes");
@@ -355,4 +391,140 @@ fn the_rules_route_each_sample_event_to_the_functions_that_act_on_it() {
         }
     }
     assert!(reached_any >= 12, "{reached_any}");
+}
+
+/// The template condition each outlet's permissions hang on, and the resource each action gets
+fn outlet_grant(action: &str) -> (&'static str, &'static str) {
+    match action {
+        "events:PutEvents" => (
+            "HasFindingEvents",
+            "!Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default",
+        ),
+        "securityhub:BatchImportFindings" => (
+            "HasSecurityHub",
+            "!Sub arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default",
+        ),
+        "securityhub:GetFindings" => (
+            "HasSecurityHub",
+            "!Sub arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default",
+        ),
+        "sns:Publish" => ("HasNotifyTopic", "!Ref NotifyTopicArn"),
+        other => panic!("no expected grant for `{other}`"),
+    }
+}
+
+#[test]
+fn each_role_holds_exactly_the_outlet_actions_its_code_calls_behind_their_switches() {
+    let t = template();
+    for (name, accepts) in crates() {
+        let f = &functions(&t)[&name];
+        let mut granted = BTreeSet::new();
+        for (condition, statement) in statements(f) {
+            for action in strings(&statement["Action"]) {
+                if outlet_switch(&action).is_none() {
+                    continue;
+                }
+                let (want_condition, want_resource) = outlet_grant(&action);
+                assert_eq!(condition.as_deref(), Some(want_condition), "{name} {action}: condition");
+                assert_eq!(
+                    intrinsic(&statement["Resource"]),
+                    want_resource,
+                    "{name} {action}: resource"
+                );
+                // One action a statement: each has its own resource and nothing rides along.
+                assert_eq!(strings(&statement["Action"]).len(), 1, "{name} {action}");
+                granted.insert(action);
+            }
+        }
+        let called: BTreeSet<String> = outlet_actions_for(accepts).into_iter().map(str::to_owned).collect();
+        assert_eq!(granted, called, "{name}: outlet actions vs the calls its code makes");
+    }
+    // The conditions are the switches the parameters set.
+    fn show(v: &Value) -> String {
+        match v {
+            Value::Tagged(t) => format!("{} {}", t.tag, show(&t.value)),
+            Value::Sequence(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+            other => other
+                .as_str()
+                .map_or_else(|| format!("{other:?}"), |s| format!("{s:?}")),
+        }
+    }
+    let c = &t["Conditions"];
+    assert_eq!(
+        show(&c["HasFindingEvents"]),
+        r#"!Equals [!Ref "FindingEvents", "true"]"#
+    );
+    assert_eq!(show(&c["HasSecurityHub"]), r#"!Equals [!Ref "SecurityHub", "true"]"#);
+    assert_eq!(
+        show(&c["HasNotifyTopic"]),
+        r#"!Not [!Equals [!Ref "NotifyTopicArn", ""]]"#
+    );
+}
+
+/// GUARD_CONFIG as CloudFormation renders it with these parameter values (the `!Sub` template,
+/// its variables' `!If`s taken by whether the parameter is empty)
+fn rendered_config(t: &Value, values: &BTreeMap<&str, String>) -> String {
+    let Value::Tagged(sub) = &t["Globals"]["Function"]["Environment"]["Variables"]["GUARD_CONFIG"] else {
+        panic!("GUARD_CONFIG is a !Sub")
+    };
+    let parts = sub.value.as_sequence().unwrap();
+    let mut text = parts[0].as_str().unwrap().to_owned();
+    let value = |p: &str| {
+        values
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| match &t["Parameters"][p]["Default"] {
+                Value::Number(n) => n.to_string(),
+                d => d.as_str().unwrap().to_owned(),
+            })
+    };
+    for (var, v) in parts[1].as_mapping().unwrap() {
+        let Value::Tagged(cond) = v else { panic!("{var:?}") };
+        let branches = cond.value.as_sequence().unwrap();
+        // `HasX` is "parameter X is not empty"; the parameter is the one named in the `!Sub`.
+        let Value::Tagged(then) = &branches[1] else {
+            panic!("{var:?}")
+        };
+        let then = then.value.as_str().unwrap();
+        let param = then.trim_matches('"').trim_start_matches("${").trim_end_matches('}');
+        let rendered = if value(param).is_empty() {
+            branches[2].as_str().unwrap().to_owned()
+        } else {
+            then.replace(&format!("${{{param}}}"), &value(param))
+        };
+        text = text.replace(&format!("${{{}}}", var.as_str().unwrap()), &rendered);
+    }
+    let params: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    for p in params {
+        text = text.replace(&format!("${{{p}}}"), &value(&p));
+    }
+    text
+}
+
+#[test]
+fn the_outlet_parameters_render_into_a_valid_config() {
+    let t = template();
+    let defaults = policy_core::GuardConfig::parse(&rendered_config(&t, &BTreeMap::new())).unwrap();
+    assert!(defaults.finding_events && !defaults.security_hub && defaults.notify_topic_arn.is_none());
+    let topic = "arn:aws:sns:eu-west-1:111122223333:security-chat";
+    let all = BTreeMap::from([
+        ("FindingEvents", "false".to_owned()),
+        ("SecurityHub", "true".to_owned()),
+        ("NotifyTopicArn", topic.to_owned()),
+    ]);
+    let on = policy_core::GuardConfig::parse(&rendered_config(&t, &all)).unwrap();
+    assert!(!on.finding_events && on.security_hub);
+    assert_eq!(on.notify_topic_arn.as_deref(), Some(topic));
+    // The parameter's pattern takes what the config takes.
+    let pattern = t["Parameters"]["NotifyTopicArn"]["AllowedPattern"].as_str().unwrap();
+    assert_eq!(
+        pattern,
+        "^(arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256})?$"
+    );
+    assert!(policy_core::config::is_topic_arn(topic));
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod engine;
 pub mod event;
 pub mod memory;
+pub mod outlets;
 pub mod port;
 pub mod sdk;
 pub mod settings;
@@ -21,10 +22,48 @@ pub async fn init_lambda() -> Result<Guard<sdk::SdkEcr>, lambda_runtime::Error> 
     let settings = Settings::from_env()?;
     let sdk_config = sdk_config().await;
     let client = aws_sdk_ecr::Client::new(&sdk_config);
-    Ok(Guard::new(
-        sdk::SdkEcr::new(client, settings.own_account.clone()),
-        settings,
-    ))
+    let outlets = outlets_from(&settings.config, &sdk_config);
+    let mut guard = Guard::new(sdk::SdkEcr::new(client, settings.own_account.clone()), settings);
+    guard.outlets = outlets;
+    Ok(guard)
+}
+
+/// The findings outlets the config turns on, over SDK clients from `sdk_config`. Their calls get
+/// a shorter budget than ECR's: a delivery must never hold the handler near its timeout.
+pub fn outlets_from(config: &policy_core::GuardConfig, sdk_config: &aws_config::SdkConfig) -> outlets::Outlets {
+    let conf = sdk_config
+        .to_builder()
+        .retry_config(
+            sdk_config
+                .retry_config()
+                .cloned()
+                .unwrap_or_else(aws_config::retry::RetryConfig::standard)
+                .with_max_attempts(3),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(3))
+                .operation_timeout(std::time::Duration::from_secs(8))
+                .build(),
+        )
+        .build();
+    outlets::Outlets {
+        events: config
+            .finding_events
+            .then(|| std::sync::Arc::new(outlets::sdk::SdkEventBus::new(aws_sdk_eventbridge::Client::new(&conf))) as _),
+        hub: config.security_hub.then(|| {
+            std::sync::Arc::new(outlets::sdk::SdkSecurityHub::new(aws_sdk_securityhub::Client::new(
+                &conf,
+            ))) as _
+        }),
+        chat: config.notify_topic_arn.as_ref().map(|topic| {
+            std::sync::Arc::new(outlets::sdk::SdkSns::new(
+                aws_sdk_sns::Client::new(&conf),
+                topic.clone(),
+            )) as _
+        }),
+        ..outlets::Outlets::default()
+    }
 }
 
 /// The SDK configuration from the standard chain, with more patient retries than the default:

@@ -39,6 +39,11 @@ impl InMemoryEcr {
         self.with(|s| s.repositories.insert(name.into(), policy.map(str::to_owned)));
     }
 
+    /// Deletes a repository
+    pub fn delete_repository(&self, name: &str) {
+        self.with(|s| s.repositories.remove(name));
+    }
+
     /// Sets the registry policy directly (not counted as a write)
     pub fn put_registry(&self, policy: Option<&str>) {
         self.with(|s| s.registry = policy.map(str::to_owned));

@@ -37,7 +37,7 @@ const THROTTLING: &[&str] = &[
     "InternalFailure",
 ];
 
-fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> PortError
+pub(crate) fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

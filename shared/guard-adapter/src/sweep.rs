@@ -3,13 +3,14 @@
 //! without stopping the rest, and a time budget so a Lambda stops cleanly and says where.
 
 use crate::{
-    engine::{Guard, HandlerError, Outcome, OutcomeAction},
+    engine::{partition_of, Guard, HandlerError, Outcome, OutcomeAction},
+    outlets::{asff::Scope, FindingRecord, Subject},
     port::EcrPolicies,
 };
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::atomic::{AtomicUsize, Ordering},
     time::Instant,
 };
@@ -111,6 +112,9 @@ pub struct SweepSummary {
     pub templates: BTreeMap<String, OutcomeAction>,
     /// Approved exceptions that end within 14 days
     pub exceptions_expiring: Vec<ExpiringException>,
+    /// Security Hub findings of the guard this sweep no longer saw, resolved (`PASSED`,
+    /// `ARCHIVED`)
+    pub resolved_findings: usize,
     /// False when the time budget ran out
     pub complete: bool,
     /// The first repository not handled, when the budget ran out
@@ -129,6 +133,30 @@ impl SweepSummary {
             || self.registry == Some(OutcomeAction::Reported)
             || self.templates.values().any(|a| *a == OutcomeAction::Reported)
             || self.findings.iter().any(|f| f.disposition == "reported")
+    }
+}
+
+/// What the sweep saw, for the outlets
+#[derive(Default)]
+struct Seen {
+    /// Every record of every target
+    records: Vec<FindingRecord>,
+    /// Resources whose policy the sweep wrote
+    written: BTreeSet<String>,
+    /// Resources the sweep failed to judge: their findings are neither seen nor gone
+    unsure: BTreeSet<String>,
+    /// The template listing failed
+    no_templates: bool,
+}
+
+impl Seen {
+    fn add(&mut self, o: &Outcome) {
+        if o.action == OutcomeAction::Written {
+            if let Some(r) = o.records.first() {
+                self.written.insert(r.resource.clone());
+            }
+        }
+        self.records.extend(o.records.iter().cloned());
     }
 }
 
@@ -193,11 +221,13 @@ impl<P: EcrPolicies> Guard<P> {
             registry: None,
             templates: BTreeMap::new(),
             exceptions_expiring: self.expiring_exceptions(account, region),
+            resolved_findings: 0,
             complete: true,
             stopped_at: None,
             elapsed_ms: 0,
         };
         let mut first_missed: Option<usize> = None;
+        let mut seen = Seen::default();
         let mut ordered = results;
         ordered.sort_by_key(|(i, _)| *i);
         for (i, step) in ordered {
@@ -206,12 +236,17 @@ impl<P: EcrPolicies> Guard<P> {
                 Step::NotStarted => {
                     first_missed.get_or_insert(i);
                 }
-                Step::Done(Err(e)) => summary.failed.push(Failure {
-                    repository: Some(name),
-                    retryable: e.is_retryable(),
-                    error: e.to_string(),
-                }),
+                Step::Done(Err(e)) => {
+                    seen.unsure
+                        .insert(self.resource_id("repository", Some(&name), account, region));
+                    summary.failed.push(Failure {
+                        repository: Some(name),
+                        retryable: e.is_retryable(),
+                        error: e.to_string(),
+                    })
+                }
                 Step::Done(Ok(o)) => {
+                    seen.add(&o);
                     match o.action {
                         OutcomeAction::Unchanged => summary.compliant += 1,
                         OutcomeAction::Written | OutcomeAction::Reported => {
@@ -231,18 +266,25 @@ impl<P: EcrPolicies> Guard<P> {
         } else if over_budget() {
             summary.complete = false;
         } else {
-            self.sweep_templates(account, region, &mut summary).await;
+            self.sweep_templates(account, region, &mut summary, &mut seen).await;
             match Box::pin(self.enforce_registry(account, region)).await {
                 Ok(o) => {
+                    seen.add(&o);
                     summary.findings.extend(findings_of(&o));
                     summary.registry = Some(o.action);
                 }
-                Err(e) => summary.failed.push(Failure {
-                    repository: None,
-                    retryable: e.is_retryable(),
-                    error: e.to_string(),
-                }),
+                Err(e) => {
+                    seen.unsure.insert(self.resource_id("registry", None, account, region));
+                    summary.failed.push(Failure {
+                        repository: None,
+                        retryable: e.is_retryable(),
+                        error: e.to_string(),
+                    })
+                }
             }
+        }
+        if !self.outlets.is_empty() {
+            summary.resolved_findings = Box::pin(self.deliver_sweep(account, region, seen, summary.complete)).await;
         }
         for f in &summary.findings {
             *summary.findings_by_rule.entry(f.rule).or_default() += 1;
@@ -252,7 +294,7 @@ impl<P: EcrPolicies> Guard<P> {
     }
 
     /// Every creation template, then the templates the guard keeps that are missing
-    async fn sweep_templates(&self, account: &str, region: &str, summary: &mut SweepSummary) {
+    async fn sweep_templates(&self, account: &str, region: &str, summary: &mut SweepSummary, seen: &mut Seen) {
         let failed = |prefix: Option<&str>, e: HandlerError| Failure {
             repository: Some(format!("template:{}", prefix.unwrap_or("*"))),
             retryable: e.is_retryable(),
@@ -263,6 +305,8 @@ impl<P: EcrPolicies> Guard<P> {
             Ok(t) => t,
             Err(e) => {
                 summary.failed.push(failed(None, e.into()));
+                // Which templates exist is unknown: none of their findings may be resolved.
+                seen.no_templates = true;
                 return;
             }
         };
@@ -282,12 +326,80 @@ impl<P: EcrPolicies> Guard<P> {
         for (prefix, listed) in work {
             match Box::pin(self.enforce_template(account, region, &prefix, listed, &prefixes)).await {
                 Ok(o) => {
+                    seen.add(&o);
                     summary.findings.extend(findings_of(&o));
                     summary.templates.insert(prefix, o.action);
                 }
-                Err(e) => summary.failed.push(failed(Some(&prefix), e)),
+                Err(e) => {
+                    seen.unsure
+                        .insert(self.resource_id("template", Some(&prefix), account, region));
+                    summary.failed.push(failed(Some(&prefix), e))
+                }
             }
         }
+    }
+
+    fn resource_id(&self, kind: &'static str, name: Option<&str>, account: &str, region: &str) -> String {
+        Subject {
+            kind,
+            name,
+            account,
+            region,
+            partition: partition_of(region),
+        }
+        .resource_id()
+    }
+
+    /// Delivers the sweep's records in batches (chat only for the targets it wrote: report-mode
+    /// findings the sweep finds again every run go to EventBridge and Security Hub, which key
+    /// them by id), then, after a complete sweep, resolves the Security Hub findings it no
+    /// longer saw. Returns how many were resolved.
+    async fn deliver_sweep(&self, account: &str, region: &str, mut seen: Seen, complete: bool) -> usize {
+        let audit = self.audit.as_ref();
+        let now = (self.clock)();
+        let scope = Scope {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            partition: partition_of(region).to_owned(),
+        };
+        // Read before importing: what Security Hub holds gives each finding its `CreatedAt`.
+        let active = match self.outlets.hub {
+            Some(_) => self.outlets.active_findings(&scope, audit).await,
+            None => None,
+        };
+        let created: BTreeMap<String, String> = active
+            .iter()
+            .flatten()
+            .map(|f| (f.id.clone(), f.created_at.clone()))
+            .collect();
+        for r in &mut seen.records {
+            r.trigger = "sweep";
+        }
+        let written = &seen.written;
+        self.outlets
+            .deliver(
+                &seen.records,
+                &|resource| written.contains(resource),
+                &created,
+                audit,
+                now,
+            )
+            .await;
+        let (Some(active), true) = (active, complete) else {
+            return 0;
+        };
+        let ids: BTreeSet<String> = seen.records.iter().map(|r| r.id.clone()).collect();
+        let active = if seen.no_templates {
+            active
+                .into_iter()
+                .filter(|f| !f.resource.id.contains(":repository-creation-template/"))
+                .collect()
+        } else {
+            active
+        };
+        self.outlets
+            .resolve_unseen(active, &ids, &seen.unsure, audit, now)
+            .await
     }
 
     /// Approved exceptions ending soon, each also logged as a note

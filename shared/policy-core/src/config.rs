@@ -216,6 +216,16 @@ pub struct GuardConfig {
     /// (`team/*`, or `*` for `ROOT`), so repositories ECR creates start with the baseline
     #[serde(default)]
     pub baseline_templates: bool,
+    /// Send every finding as a custom event to the account's default EventBridge bus (default
+    /// true: an event no rule matches costs nothing and changes nothing)
+    #[serde(default = "default_true")]
+    pub finding_events: bool,
+    /// Import findings into Security Hub (ASFF, the account's default product)
+    #[serde(default)]
+    pub security_hub: bool,
+    /// An SNS topic for chat notifications (Amazon Q Developer in chat applications)
+    #[serde(default)]
+    pub notify_topic_arn: Option<String>,
 }
 
 /// A configuration that cannot be used; the message names the field
@@ -245,6 +255,28 @@ fn field(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 /// True for a 12-digit account id
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True for a standard SNS topic ARN: `arn:PARTITION:sns:REGION:ACCOUNT:NAME`, the name 1 to 256
+/// letters, digits, hyphens and underscores (SNS's `CreateTopic` rule). FIFO topics (`.fifo`)
+/// are refused: chat applications take standard topics, and a FIFO publish needs a group id.
+pub fn is_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "sns", region, account, name] => {
+            partition.starts_with("aws")
+                && !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && is_account_id(account)
+                && (1..=256).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }
+        _ => false,
+    }
 }
 
 /// The placeholder account baselines are checked with: the real one is only known per event,
@@ -325,6 +357,14 @@ impl GuardConfig {
         for (i, g) in self.exempt_repositories.iter().enumerate() {
             if g.is_empty() {
                 return Err(field(format!("exempt_repositories[{i}]"), "must not be empty"));
+            }
+        }
+        if let Some(arn) = &self.notify_topic_arn {
+            if !is_topic_arn(arn) {
+                return Err(field(
+                    "notify_topic_arn",
+                    format!("`{arn}` is not an SNS topic ARN (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`)"),
+                ));
             }
         }
         Ok(())
@@ -492,6 +532,34 @@ mod tests {
         assert!(e.contains("unknown field `colour`"), "{e}");
         let e = GuardConfig::parse(r#"{"org_id":"o-*"}"#).unwrap_err().to_string();
         assert!(e.starts_with("invalid config field `org_id`"), "{e}");
+    }
+
+    #[test]
+    fn findings_outlets() {
+        let c = GuardConfig::parse("{}").unwrap();
+        assert!(c.finding_events && !c.security_hub && c.notify_topic_arn.is_none());
+        let c = GuardConfig::parse(
+            r#"{"finding_events":false,"security_hub":true,"notify_topic_arn":"arn:aws:sns:eu-west-1:111122223333:ecr-guard_chat"}"#,
+        )
+        .unwrap();
+        assert!(!c.finding_events && c.security_hub);
+        for bad in [
+            "arn:aws:sqs:eu-west-1:111122223333:q",
+            "arn:aws:sns:eu-west-1:1111:topic",
+            "arn:aws:sns:eu-west-1:111122223333:chat.fifo",
+            "arn:aws:sns:eu-west-1:111122223333:",
+            "topic",
+        ] {
+            let e = GuardConfig::parse(&format!(r#"{{"notify_topic_arn":"{bad}"}}"#))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("invalid config field `notify_topic_arn`: `{bad}` is not an SNS topic ARN (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`)")
+            );
+        }
+        let e = GuardConfig::parse(r#"{"security_hub":"yes"}"#).unwrap_err().to_string();
+        assert!(e.contains("invalid type"), "{e}");
     }
 
     #[test]

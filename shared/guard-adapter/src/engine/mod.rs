@@ -108,8 +108,11 @@ pub struct Guard<P> {
     pub registry_attempts: usize,
     /// Wait before a read-back check (longer than [`MAX_READ_TO_WRITE`])
     pub verify_delay: Duration,
-    /// Now, in seconds since the epoch: when approved exceptions end (tests set it)
+    /// Now, in seconds since the epoch: when approved exceptions end, when findings were seen
+    /// (tests set it)
     pub clock: Clock,
+    /// Where findings go besides the audit log (EventBridge, Security Hub, chat)
+    pub outlets: crate::outlets::Outlets,
 }
 
 /// A source of the current time, seconds since the epoch
@@ -153,6 +156,7 @@ impl<P: EcrPolicies> Guard<P> {
             registry_attempts: 8,
             verify_delay: VERIFY_DELAY,
             clock: system_clock(),
+            outlets: crate::outlets::Outlets::default(),
         }
     }
 
@@ -171,7 +175,7 @@ impl<P: EcrPolicies> Guard<P> {
         }
         // Boxed: the state machines of the paths nest deeply, and boxing keeps the handler's
         // future small (and within rustc's layout depth in release builds).
-        match event {
+        let outcome = match event {
             GuardEvent::RepositoryCreated { repository } => {
                 Box::pin(self.enforce_repository(&account, &region, &repository, true)).await
             }
@@ -185,7 +189,17 @@ impl<P: EcrPolicies> Guard<P> {
             GuardEvent::CreationTemplateChanged { prefix } => {
                 Box::pin(self.enforce_template(&account, &region, &prefix, None, &[])).await
             }
-        }
+        }?;
+        // After the write: a delivery that fails is audited and changes nothing here.
+        Box::pin(self.outlets.deliver(
+            &outcome.records,
+            &|_| true,
+            &Default::default(),
+            self.audit.as_ref(),
+            (self.clock)(),
+        ))
+        .await;
+        Ok(outcome)
     }
 }
 

@@ -72,6 +72,10 @@ pub struct Outcome {
     /// Why it was skipped, or what a person should know
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Every finding and repair as the outlets receive it (delivered by the caller: a handler
+    /// at once, the sweep in batches)
+    #[serde(skip)]
+    pub records: Vec<crate::outlets::FindingRecord>,
 }
 
 impl Outcome {
@@ -86,6 +90,7 @@ impl Outcome {
             added: vec![],
             would_add: vec![],
             reason: Some(reason.into()),
+            records: vec![],
         }
     }
 

@@ -6,7 +6,10 @@ use super::{
     outcome::{GrantFinding, HandlerError, Outcome, OutcomeAction},
     partition_of, Guard,
 };
-use crate::port::{CreationTemplate, EcrPolicies, PortError};
+use crate::{
+    outlets::{records, Subject},
+    port::{CreationTemplate, EcrPolicies, PortError},
+};
 use policy_core::{
     plan::{plan_registry, plan_replication_grant, plan_repository, Plan, PlanAction, PlanError},
     template::{namespace, plan_template},
@@ -476,6 +479,15 @@ impl<P: EcrPolicies> Guard<P> {
                 "would_add": would_add,
             }));
         }
+        let name = target.name();
+        let subject = Subject {
+            kind: target.kind(),
+            name: name.as_deref(),
+            account,
+            region,
+            partition: partition_of(region),
+        };
+        let records = records(&subject, &plan, &self.config, (self.clock)());
         Ok(Outcome {
             action,
             target: Some(target.kind()),
@@ -485,6 +497,7 @@ impl<P: EcrPolicies> Guard<P> {
             added,
             would_add,
             reason: (!plan.notes.is_empty()).then(|| plan.notes.join("; ")),
+            records,
         })
     }
 }
