@@ -1,10 +1,14 @@
-//! Wiring only: settings and the SDK client once at start-up, then the runtime loop.
+//! Wiring only: settings and the SDK clients once at start-up, then the runtime loop.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let guard = guard_adapter::init_lambda().await?;
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk_config = guard_adapter::sdk_config().await;
+    // Used only by the organisation sweep's plan (`accounts: organization`).
+    let directory = sweep::SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk_config), None);
+    let service = guard_adapter::init_service(sdk_config).await?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        sweep::function_handler(event, &guard)
+        sweep::handler(event, &service, &directory)
     }))
     .await
 }

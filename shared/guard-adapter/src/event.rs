@@ -136,7 +136,7 @@ pub fn decode(payload: &Value, own_roles: &[String], own_account: Option<&str>) 
             let name = text(detail, "eventName")?;
             let issuer =
                 path(detail, &["userIdentity", "sessionContext", "sessionIssuer", "arn"]).and_then(Value::as_str);
-            if let Some(issuer) = issuer.filter(|i| own_roles.iter().any(|r| r == i)) {
+            if let Some(issuer) = issuer.filter(|i| crate::settings::is_own_role(own_roles, i, account, region)) {
                 return Ok(Decoded::Skip(format!(
                     "`{name}` was issued by the guard's own role `{issuer}`"
                 )));
