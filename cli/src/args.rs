@@ -33,10 +33,26 @@ pub enum Command {
                             Exit: 0 clean, 1 findings, 2 errors."
     )]
     Check(CheckArgs),
+    /// Config documents: `config validate FILE` checks one before it goes into an SSM parameter
+    /// (`GUARD_CONFIG_PARAMETER`) or `GUARD_CONFIG_FILE`
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a completion script for a shell
     Completions {
         /// The shell
         shell: clap_complete::Shell,
+    },
+}
+
+/// `config`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load a config document exactly as the functions do; print what it configures
+    #[command(after_help = "Exit: 0 valid, 2 invalid (the message names the field) or unreadable.")]
+    Validate {
+        /// The JSON config document
+        #[arg(value_name = "FILE")]
+        file: String,
     },
 }
 
@@ -190,5 +206,11 @@ mod tests {
             2
         );
         assert_eq!(err(&["epg", "--help"]).exit_code(), 0);
+        let p = parse(["epg", "config", "validate", "guard.json"]).unwrap();
+        let Command::Config(ConfigCommand::Validate { file }) = p.cli.command else {
+            panic!()
+        };
+        assert_eq!(file, "guard.json");
+        assert_eq!(err(&["epg", "config", "validate"]).exit_code(), 2);
     }
 }
