@@ -14,8 +14,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from moto.server import main  # noqa: E402
 
-from moto_ext import ecr_2026  # noqa: E402
+from moto_ext import ecr_2026, sts_roles  # noqa: E402
 
 if __name__ == "__main__":
     ecr_2026.install()
+    sts_roles.install()
     sys.exit(main())

@@ -43,7 +43,25 @@ def queue(endpoint, name):
     return sqs, url, arn
 
 
+def in_account(boto_client, account):
+    """Sends this client's calls as `account` (moto's `x-moto-account-id` header): setting up
+    another account without credentials for it"""
+    def header(request, **_):
+        request.headers["x-moto-account-id"] = account
+    boto_client.meta.events.register("before-sign", header)
+    return boto_client
+
+
 def sts(endpoint):
+    # The role must exist (scripts/moto_ext/sts_roles.py): a missing one is refused as AWS does.
+    try:
+        client(endpoint, "sts").assume_role(RoleArn=f"arn:aws:iam::{OTHER}:role/guard", RoleSessionName="smoke")
+        raise AssertionError("a missing role was assumed")
+    except client(endpoint, "sts").exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDenied", e.response
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OWN}:root"},
+                                                     "Action": "sts:AssumeRole"}]}
+    in_account(client(endpoint, "iam"), OTHER).create_role(RoleName="guard", AssumeRolePolicyDocument=json.dumps(trust))
     creds = client(endpoint, "sts").assume_role(
         RoleArn=f"arn:aws:iam::{OTHER}:role/guard", RoleSessionName="smoke")["Credentials"]
     keys = {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],

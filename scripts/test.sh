@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): formatting, lints, unit tests, the
 # policy-core case corpus and property tests, the template checks (cfn-lint, sam validate --lint,
-# template-vs-code), and the scenario tests against moto's ECR server.
+# template-vs-code, for template.yaml and member.yaml), and the scenario tests against moto's
+# server (ECR, and STS, Organizations and SSM for central mode and the SSM-held config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,8 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== template"
 export SAM_CLI_TELEMETRY=0
-.tools/sam/bin/cfn-lint template.yaml
+# The central and single-account stack, and the member stack of central mode (plain CloudFormation).
+.tools/sam/bin/cfn-lint template.yaml member.yaml
 # The sample templates `check` is tested on must be ones CloudFormation would take.
 .tools/sam/bin/cfn-lint tests/iac/*.yaml tests/iac/cfn-*.json
 AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/sam validate --lint
@@ -22,6 +24,7 @@ stackset=$(mktemp --suffix=.json)
 AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/python scripts/stackset.py template --out "$stackset"
 .tools/sam/bin/cfn-lint "$stackset"
 rm -f "$stackset"
+AWS_DEFAULT_REGION=us-east-1 .tools/sam/bin/sam validate --lint --template member.yaml
 echo "== tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -611,6 +611,115 @@ pub async fn drain(url: &str) -> Vec<Value> {
     }
 }
 
+/// moto's SDK configuration (endpoint, keys, Region), loaded through the standard chain as
+/// `guard_adapter::sdk_config` loads it in a Lambda (time source and sleep included)
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "scenarios"))
+        .endpoint_url(moto_endpoint())
+        .load()
+        .await
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A query-protocol call (IAM, STS) to moto in another account, through moto's
+/// `x-moto-account-id` header: sets up an account no credentials reach yet. The answer's body.
+pub fn moto_call_as(account: &str, service: &str, params: &[(&str, &str)]) -> String {
+    let addr = moto_endpoint().trim_start_matches("http://").to_owned();
+    let body = form_encode(params);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nx-moto-account-id: {account}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200"),
+        "{service} call failed: {out}"
+    );
+    out
+}
+
+/// Creates an IAM role in an account (member stacks do this in AWS)
+pub fn create_role(account: &str, name: &str, trust: &Value) {
+    moto_call_as(
+        account,
+        "iam",
+        &[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name),
+            ("AssumeRolePolicyDocument", &trust.to_string()),
+        ],
+    );
+}
+
+/// An ECR client acting in `account` and `region`, through a `scenario-admin` role created there
+/// for the test (to look at and set up member registries)
+pub async fn ecr_in(account: &str, region: &str) -> aws_sdk_ecr::Client {
+    if account == ACCOUNT {
+        return client_in_region(region);
+    }
+    let role = format!("arn:aws:iam::{account}:role/scenario-admin");
+    let exists = moto_call_as(account, "iam", &[("Action", "ListRoles"), ("Version", "2010-05-08")]).contains(&role);
+    if !exists {
+        create_role(
+            account,
+            "scenario-admin",
+            &serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+                "Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]}),
+        );
+    }
+    let base = moto_sdk_config().await;
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("scenario-admin")
+        .configure(&base)
+        .build()
+        .await;
+    let conf = aws_sdk_ecr::config::Builder::from(&base)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(provider)
+        .build();
+    aws_sdk_ecr::Client::from_conf(conf)
+}
+
+/// An SDK client for moto's default account in another Region
+pub fn client_in_region(region: &str) -> aws_sdk_ecr::Client {
+    let conf = aws_sdk_ecr::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "scenarios"))
+        .endpoint_url(moto_endpoint())
+        .build();
+    aws_sdk_ecr::Client::from_conf(conf)
+}
+
+/// A sample event as another account's registry would send it (every account id in it replaced)
+pub fn event_in(name: &str, account: &str) -> Value {
+    serde_json::from_str(&event(name).to_string().replace(ACCOUNT, account)).unwrap()
+}
+
 /// A loopback address nothing listens on
 pub fn dead_endpoint() -> String {
     format!("http://127.0.0.1:{}", free_port())

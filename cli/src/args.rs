@@ -42,10 +42,27 @@ pub enum Command {
                             Exit: 0 written, 2 errors (no `org_id`, over the 5,120-character limit)."
     )]
     Perimeter(PerimeterArgs),
+
+    /// Config documents: `config validate FILE` checks one before it goes into an SSM parameter
+    /// (`GUARD_CONFIG_PARAMETER`) or `GUARD_CONFIG_FILE`
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a completion script for a shell
     Completions {
         /// The shell
         shell: clap_complete::Shell,
+    },
+}
+
+/// `config`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load a config document exactly as the functions do; print what it configures
+    #[command(after_help = "Exit: 0 valid, 2 invalid (the message names the field) or unreadable.")]
+    Validate {
+        /// The JSON config document
+        #[arg(value_name = "FILE")]
+        file: String,
     },
 }
 
@@ -215,5 +232,11 @@ mod tests {
         let Command::Perimeter(a) = p.cli.command else { panic!() };
         assert_eq!(a.output.as_deref(), Some("rcp.json"));
         assert_eq!(err(&["epg", "perimeter", "--account", "123456789012"]).exit_code(), 2);
+        let p = parse(["epg", "config", "validate", "guard.json"]).unwrap();
+        let Command::Config(ConfigCommand::Validate { file }) = p.cli.command else {
+            panic!()
+        };
+        assert_eq!(file, "guard.json");
+        assert_eq!(err(&["epg", "config", "validate"]).exit_code(), 2);
     }
 }

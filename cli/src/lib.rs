@@ -39,6 +39,34 @@ pub fn load_settings(config: Option<&str>, var: impl Fn(&str) -> Option<String>)
     .map_err(|e| e.to_string())
 }
 
+/// SSM Parameter Store's size limits: standard tier, advanced tier
+const PARAMETER_TIERS: (usize, usize) = (4096, 8192);
+
+/// `config validate FILE`: the config parsed and validated exactly as the functions load it; a
+/// line saying what it configures and which SSM parameter tier holds it, or the error naming the
+/// field
+pub fn validate_config(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let config = policy_core::GuardConfig::parse(&text).map_err(|e| format!("`{path}`: {e}"))?;
+    let scope = match &config.member_role {
+        Some(role) => format!("central mode through `{role}`"),
+        None => "one registry".to_owned(),
+    };
+    let size = text.len();
+    let tier = if size <= PARAMETER_TIERS.0 {
+        "fits a standard-tier SSM parameter"
+    } else if size <= PARAMETER_TIERS.1 {
+        "needs an advanced-tier SSM parameter"
+    } else {
+        "too large for an SSM parameter (8,192 bytes): use GUARD_CONFIG_FILE"
+    };
+    Ok(format!(
+        "`{path}`: valid config: mode `{}`, {} baselines, {scope}; {size} bytes, {tier}\n",
+        config.mode.label(),
+        config.baselines.len()
+    ))
+}
+
 /// Exit code of a sweep: findings in report mode fail a CI gate; failures are errors
 pub fn sweep_exit_code(summary: &SweepSummary) -> i32 {
     if !summary.failed.is_empty() || !summary.complete {

@@ -2,10 +2,10 @@
 
 use clap::CommandFactory;
 use ecr_policy_guard::{
-    args::{self, Cli, Command},
+    args::{self, Cli, Command, ConfigCommand},
     load_settings, output,
     progress::{Progress, ProgressAudit},
-    run_check, run_perimeter, sweep_exit_code, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS,
+    run_check, run_perimeter, sweep_exit_code, validate_config, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS,
 };
 use guard_adapter::{sdk::SdkEcr, sweep::SweepOptions, Guard};
 use policy_core::config::Mode;
@@ -62,6 +62,13 @@ async fn run() -> i32 {
                 }
             }
         }
+        Command::Config(ConfigCommand::Validate { ref file }) => match validate_config(file) {
+            Ok(line) => {
+                print(&line);
+                EXIT_CLEAN
+            }
+            Err(e) => fail(&e),
+        },
         Command::Check(ref a) => {
             let settings = match load_settings(config_flag(&a.common).as_deref(), env) {
                 Ok(s) => s,

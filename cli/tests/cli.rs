@@ -75,6 +75,47 @@ async fn sweep_report_gate_then_enforce() {
 }
 
 #[test]
+fn config_validate_names_the_field_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("epg-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = root().join("config/example.json");
+    let out = cli(&["config", "validate", example.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains("valid config: mode `enforce`, 1 baselines, one registry"),
+        "{line}"
+    );
+    assert!(line.contains("fits a standard-tier SSM parameter"), "{line}");
+    let central = dir.join("central.json");
+    std::fs::write(
+        &central,
+        r#"{"member_role":"arn:${Partition}:iam::${AccountId}:role/ecr-policy-guard-member","accounts":"organization"}"#,
+    )
+    .unwrap();
+    let out = cli(&["config", "validate", central.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("central mode through `arn:${Partition}:iam::${AccountId}:role/ecr-policy-guard-member`"));
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"mode":"enforce","trusted_accounts":{"12345":"pull"}}"#).unwrap();
+    let out = cli(&["config", "validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: `{}`: invalid config field `trusted_accounts.12345`: `12345` is not a 12-digit account id\n",
+            bad.display()
+        )
+    );
+    let out = cli(&["config", "validate", dir.join("missing.json").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read `"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn check_lints_a_policy_file_offline() {
     let dir = std::env::temp_dir().join(format!("epg-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -3,7 +3,7 @@
 //! The work is the shared engine's ([`guard_adapter::Guard`]), so every function and the sweep
 //! apply exactly the same rules; this crate decides which events it acts on.
 
-use guard_adapter::{Accepts, EcrPolicies, Guard, HandlerError, Outcome};
+use guard_adapter::{Accepts, Dispatch, HandlerError, Outcome};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -14,10 +14,8 @@ pub const ACCEPTS: Accepts = &[
     "creation-template-changed",
 ];
 
-/// The Lambda handler
-pub async fn function_handler<P: EcrPolicies>(
-    event: LambdaEvent<Value>,
-    guard: &Guard<P>,
-) -> Result<Outcome, HandlerError> {
-    guard.handle(&event.payload, ACCEPTS).await
+/// The Lambda handler: `guards` is one registry's guard, or a central deployment's service that
+/// acts in the account the event names
+pub async fn function_handler<D: Dispatch>(event: LambdaEvent<Value>, guards: &D) -> Result<Outcome, HandlerError> {
+    guards.dispatch(&event.payload, ACCEPTS).await
 }

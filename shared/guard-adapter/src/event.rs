@@ -369,23 +369,23 @@ pub fn decode(payload: &Value, own_roles: &[String], own_account: Option<&str>) 
     match detail_type {
         Some(detail_type @ (API_CALL | SERVICE_EVENT)) if source == Some(ECR_SOURCE) => {
             let e = typed::<CloudTrailDetail>(payload)?;
-            decode_envelope(&e, own_account, |account| {
-                cloudtrail(&e.detail, detail_type, account, own_roles)
+            decode_envelope(&e, own_account, |account, region| {
+                cloudtrail(&e.detail, detail_type, account, region, own_roles)
             })
         }
         Some(REPLICATION_DETAIL_TYPE) if source == Some(ECR_SOURCE) => {
             let e = typed::<ReplicationDetail>(payload)?;
-            decode_envelope(&e, own_account, |account| replication(&e.detail, account))
+            decode_envelope(&e, own_account, |account, _| replication(&e.detail, account))
         }
         Some(PULL_THROUGH_CACHE_DETAIL_TYPE) if source == Some(ECR_SOURCE) => {
             let e = typed::<PullThroughCacheDetail>(payload)?;
-            decode_envelope(&e, own_account, |_| {
+            decode_envelope(&e, own_account, |_, _| {
                 pull_through_cache(&e.detail, e.resources.as_deref())
             })
         }
         _ => {
             let e = typed::<OtherDetail>(payload)?;
-            decode_envelope(&e, own_account, |_| {
+            decode_envelope(&e, own_account, |_, _| {
                 skip(format!(
                     "detail-type `{}` is not an event the guard acts on",
                     e.detail_type
@@ -399,7 +399,7 @@ pub fn decode(payload: &Value, own_roles: &[String], own_account: Option<&str>) 
 fn decode_envelope<D: Serialize + DeserializeOwned>(
     e: &EventBridgeEvent<D>,
     own_account: Option<&str>,
-    detail: impl FnOnce(&str) -> Result<Found, EventError>,
+    detail: impl FnOnce(&str, &str) -> Result<Found, EventError>,
 ) -> Result<Decoded, EventError> {
     let source = required("source", Some(e.source.as_str()))?;
     required("detail-type", Some(e.detail_type.as_str()))?;
@@ -420,7 +420,7 @@ fn decode_envelope<D: Serialize + DeserializeOwned>(
             )));
         }
     }
-    Ok(match detail(account)? {
+    Ok(match detail(account, region)? {
         Found::Event(event) => Decoded::Event {
             account: account.to_owned(),
             region: region.to_owned(),
@@ -435,6 +435,7 @@ fn cloudtrail(
     d: &CloudTrailDetail,
     detail_type: &str,
     account: &str,
+    region: &str,
     own_roles: &[String],
 ) -> Result<Found, EventError> {
     let event_source = required("eventSource", d.event_source.as_deref())?;
@@ -442,7 +443,11 @@ fn cloudtrail(
         return skip(format!("event source `{event_source}` is not ECR"));
     }
     let name = required("eventName", d.event_name.as_deref())?;
-    if let Some(issuer) = d.session_issuer().filter(|i| own_roles.iter().any(|r| r == i)) {
+    // An own role may be a pattern (the member role of central mode: `${AccountId}` filled).
+    if let Some(issuer) = d
+        .session_issuer()
+        .filter(|i| crate::settings::is_own_role(own_roles, i, account, region))
+    {
         return skip(format!("`{name}` was issued by the guard's own role `{issuer}`"));
     }
     let params = d.request_parameters.as_ref();

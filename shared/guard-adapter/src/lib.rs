@@ -1,31 +1,66 @@
 //! The shell around policy-core: the ECR port and its SDK adapter, an in-memory fake, config
-//! loading, event decoding, the audit log, and the engine every function shares.
+//! loading (environment, file, SSM Parameter Store), event decoding, the audit log, the engine
+//! every function shares, and the service that reaches each registry with the right credentials
+//! (one account, or every member account of an organisation through its member role).
 
+pub mod access;
 pub mod audit;
+pub mod config_store;
 pub mod engine;
 pub mod event;
 pub mod memory;
+pub mod org;
 pub mod outlets;
 pub mod port;
 pub mod sdk;
+pub mod service;
 pub mod settings;
 pub mod sweep;
 
 pub use engine::{Accepts, Guard, HandlerError, Outcome, OutcomeAction};
 pub use port::{EcrPolicies, PortError};
+pub use service::{Dispatch, Service};
 pub use settings::Settings;
 
-/// Start-up for a Lambda: settings from the environment (a bad config fails here, naming the
-/// field), the SDK client from the standard chain (`AWS_ENDPOINT_URL` included)
-pub async fn init_lambda() -> Result<Guard<sdk::SdkEcr>, lambda_runtime::Error> {
+use std::sync::Arc;
+
+/// Start-up for a Lambda: the config (inline, file, field variables, or an SSM parameter read
+/// now and refreshed after [`config_store::CONFIG_TTL`]; a bad config fails here, naming the
+/// field), the identity, and the SDK configuration from the standard chain (`AWS_ENDPOINT_URL`
+/// included)
+pub async fn init_lambda() -> Result<Service<access::SdkAccess>, lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let settings = Settings::from_env()?;
-    let sdk_config = sdk_config().await;
-    let client = aws_sdk_ecr::Client::new(&sdk_config);
-    let outlets = outlets_from(&settings.config, &sdk_config);
-    let mut guard = Guard::new(sdk::SdkEcr::new(client, settings.own_account.clone()), settings);
-    guard.outlets = outlets;
-    Ok(guard)
+    init_service(sdk_config().await).await
+}
+
+/// [`init_lambda`] without the tracing set-up, over an SDK configuration already loaded (a
+/// function that needs other clients too loads it once)
+pub async fn init_service(
+    sdk_config: aws_config::SdkConfig,
+) -> Result<Service<access::SdkAccess>, lambda_runtime::Error> {
+    let var = |k: &str| std::env::var(k).ok();
+    let (own_role_arns, own_account) = settings::identity_from_vars(var)?;
+    let config = match settings::ConfigSource::from_vars(var)? {
+        settings::ConfigSource::Fixed(config) => config_store::LiveConfig::fixed(*config),
+        settings::ConfigSource::Parameter(name) => {
+            config_store::LiveConfig::parameter(
+                name,
+                Arc::new(config_store::SdkParameters::new(aws_sdk_ssm::Client::new(&sdk_config))),
+                config_store::CONFIG_TTL,
+                engine::system_clock(),
+                Arc::new(audit::StdoutAudit),
+            )
+            .await?
+        }
+    };
+    let session = access::session_name(var("AWS_LAMBDA_FUNCTION_NAME").as_deref());
+    let outlets_config = sdk_config.clone();
+    let access = access::SdkAccess::new(sdk_config, own_account.clone(), session);
+    let mut service = Service::new(access, config, own_role_arns, own_account);
+    // Findings go to the outlets of the account the functions run in (the central account in
+    // central mode), rebuilt when the config changes.
+    service.outlets = Arc::new(move |config| outlets_from(config, &outlets_config));
+    Ok(service)
 }
 
 /// The findings outlets the config turns on, over SDK clients from `sdk_config`. Their calls get

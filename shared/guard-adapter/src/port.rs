@@ -1,7 +1,7 @@
 //! The ECR calls the guard makes, as a small trait: the SDK adapter implements it for real, the
 //! in-memory fake for unit tests. Policies cross it as text; "no policy" is `None`, not an error.
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 /// An ECR call that failed
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -88,4 +88,41 @@ pub trait EcrPolicies: Send + Sync {
     fn update_creation_template(&self, template: &CreationTemplate) -> impl Future<Output = PortResult<()>> + Send;
     /// `CreateRepositoryCreationTemplate`
     fn create_creation_template(&self, template: &CreationTemplate) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// A shared port is a port: one registry's fake can be handed out to many guards
+impl<T: EcrPolicies> EcrPolicies for Arc<T> {
+    fn get_repository_policy(&self, repository: &str) -> impl Future<Output = PortResult<Option<String>>> + Send {
+        (**self).get_repository_policy(repository)
+    }
+    fn set_repository_policy(&self, repository: &str, text: &str) -> impl Future<Output = PortResult<()>> + Send {
+        (**self).set_repository_policy(repository, text)
+    }
+    fn delete_repository_policy(&self, repository: &str) -> impl Future<Output = PortResult<()>> + Send {
+        (**self).delete_repository_policy(repository)
+    }
+    fn get_registry_policy(&self) -> impl Future<Output = PortResult<Option<String>>> + Send {
+        (**self).get_registry_policy()
+    }
+    fn put_registry_policy(&self, text: &str) -> impl Future<Output = PortResult<()>> + Send {
+        (**self).put_registry_policy(text)
+    }
+    fn delete_registry_policy(&self) -> impl Future<Output = PortResult<()>> + Send {
+        (**self).delete_registry_policy()
+    }
+    fn list_repositories(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send {
+        (**self).list_repositories()
+    }
+    fn list_creation_templates(&self) -> impl Future<Output = PortResult<Vec<CreationTemplate>>> + Send {
+        (**self).list_creation_templates()
+    }
+    fn get_creation_template(&self, prefix: &str) -> impl Future<Output = PortResult<Option<CreationTemplate>>> + Send {
+        (**self).get_creation_template(prefix)
+    }
+    fn update_creation_template(&self, template: &CreationTemplate) -> impl Future<Output = PortResult<()>> + Send {
+        (**self).update_creation_template(template)
+    }
+    fn create_creation_template(&self, template: &CreationTemplate) -> impl Future<Output = PortResult<()>> + Send {
+        (**self).create_creation_template(template)
+    }
 }

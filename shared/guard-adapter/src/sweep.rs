@@ -84,6 +84,10 @@ pub struct ExpiringException {
 /// The sweep's one JSON summary
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SweepSummary {
+    /// The registry's account
+    pub account: String,
+    /// The registry's Region
+    pub region: String,
     /// `enforce` or `report`
     pub mode: &'static str,
     /// Repositories listed
@@ -125,6 +129,45 @@ pub struct SweepSummary {
 }
 
 impl SweepSummary {
+    /// The summary of a registry that could not be reached at all (its member role is missing
+    /// or refused): nothing seen, the reason under `failed`, incomplete
+    pub fn unreachable(account: &str, region: &str, mode: &'static str, error: String, retryable: bool) -> Self {
+        SweepSummary {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            mode,
+            repositories_seen: 0,
+            compliant: 0,
+            changed: 0,
+            reported: 0,
+            skipped: 0,
+            failed: vec![Failure {
+                repository: None,
+                error,
+                retryable,
+            }],
+            findings_by_rule: BTreeMap::new(),
+            findings: vec![],
+            changed_repositories: vec![],
+            registry: None,
+            templates: BTreeMap::new(),
+            exceptions_expiring: vec![],
+            resolved_findings: 0,
+            complete: false,
+            stopped_at: None,
+            elapsed_ms: 0,
+        }
+    }
+
+    /// The counts without the lists that grow with the registry (`findings`,
+    /// `changed_repositories`): what an organisation sweep records per account and Region, each
+    /// finding having its own audit line already
+    pub fn counts(mut self) -> Self {
+        self.findings = vec![];
+        self.changed_repositories = vec![];
+        self
+    }
+
     /// True when something is left that enforcing would change (a CI gate over report mode):
     /// what was fixed, and findings kept by configuration (`service-unpinned` with
     /// `unpinned_services: keep`), do not count
@@ -192,14 +235,16 @@ impl<P: EcrPolicies> Guard<P> {
         let total = names.len();
         let done = AtomicUsize::new(0);
         let over_budget = || options.deadline.is_some_and(|d| Instant::now() >= d);
-        let results: Vec<(usize, Step)> = stream::iter(names.iter().enumerate())
+        // Owned names: a stream item borrowing from `names` makes the future's `Send` unprovable
+        // where the sweep is called through a generic trait (rustc's higher-ranked closure limits).
+        let results: Vec<(usize, Step)> = stream::iter(names.iter().cloned().enumerate())
             .map(|(i, name)| {
                 let done = &done;
                 async move {
                     if over_budget() {
                         return (i, Step::NotStarted);
                     }
-                    let r = Box::pin(self.enforce_repository(account, region, name, false)).await;
+                    let r = Box::pin(self.enforce_repository(account, region, &name, false)).await;
                     progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
                     (i, Step::Done(r))
                 }
@@ -208,6 +253,8 @@ impl<P: EcrPolicies> Guard<P> {
             .collect()
             .await;
         let mut summary = SweepSummary {
+            account: account.to_owned(),
+            region: region.to_owned(),
             mode: self.config.mode.label(),
             repositories_seen: total,
             compliant: 0,

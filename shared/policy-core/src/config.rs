@@ -226,6 +226,102 @@ pub struct GuardConfig {
     /// An SNS topic for chat notifications (Amazon Q Developer in chat applications)
     #[serde(default)]
     pub notify_topic_arn: Option<String>,
+    /// Central mode: the role the guard assumes in each member account, a role ARN pattern
+    /// with `${AccountId}` (and `${Partition}`) filled per account; none: this registry only
+    #[serde(default)]
+    pub member_role: Option<String>,
+    /// Central mode: the accounts guarded and swept (default `organization`: every active
+    /// account AWS Organizations lists)
+    #[serde(default)]
+    pub accounts: Option<Accounts>,
+    /// Central mode: accounts never acted on (events skipped, left out of the sweep)
+    #[serde(default)]
+    pub exclude_accounts: Vec<String>,
+    /// Central mode: the Regions the organisation sweep covers (default: the central stack's)
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+/// Which accounts a central guard covers
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accounts {
+    /// These accounts
+    Listed(Vec<String>),
+    /// Every active account AWS Organizations lists (`"organization"`)
+    Organization,
+}
+
+impl<'de> Deserialize<'de> for Accounts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Listed(Vec<String>),
+            Word(String),
+        }
+        let bad = || serde::de::Error::custom("`accounts` must be a list of account ids or `organization`");
+        match Raw::deserialize(d).map_err(|_| bad())? {
+            Raw::Listed(ids) => Ok(Accounts::Listed(ids)),
+            Raw::Word(w) if w == "organization" => Ok(Accounts::Organization),
+            Raw::Word(_) => Err(bad()),
+        }
+    }
+}
+
+/// The member role of one account: `${AccountId}` and `${Partition}` filled in
+pub fn member_role_arn(pattern: &str, account: &str, partition: &str) -> String {
+    pattern
+        .replace("${AccountId}", account)
+        .replace("${Partition}", partition)
+}
+
+/// True for a Region name such as `eu-west-1` or `us-gov-west-1`
+pub fn is_region(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let first = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    first.len() == 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && rest.len() >= 2
+        && rest
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && rest
+            .iter()
+            .rev()
+            .skip(1)
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// Why a member role pattern cannot name a role, if it cannot
+fn member_role_problem(pattern: &str) -> Option<String> {
+    if !pattern.contains("${AccountId}") {
+        return Some("must contain `${AccountId}`: each account's role is assumed in that account".into());
+    }
+    let arn = member_role_arn(pattern, PROBE_ACCOUNT, "aws");
+    if arn.contains("${") {
+        return Some("only `${AccountId}` and `${Partition}` are filled in".into());
+    }
+    let Some(role) = arn
+        .strip_prefix("arn:")
+        .and_then(|r| r.split_once(":iam::000000000000:role/"))
+        .filter(|(partition, _)| partition.starts_with("aws"))
+        .map(|(_, role)| role)
+    else {
+        return Some(
+            "must be an IAM role ARN such as `arn:${Partition}:iam::${AccountId}:role/ecr-policy-guard-member`".into(),
+        );
+    };
+    // IAM: a role name is 1 to 64 of `[A-Za-z0-9+=,.@_-]`; a path is printable ASCII between slashes.
+    let (path, name) = role.rsplit_once('/').unwrap_or(("", role));
+    let name_ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    let path_ok = path.split('/').all(|p| p.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    (!name_ok || !path_ok).then(|| {
+        format!("`{role}` is not a role name (1 to 64 of letters, digits and `+=,.@_-`, after an optional path)")
+    })
 }
 
 /// A configuration that cannot be used; the message names the field
@@ -277,6 +373,19 @@ pub fn is_topic_arn(arn: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Every id a valid account id, or an error naming the element
+fn check_accounts(name: &str, ids: &[String]) -> Result<(), ConfigError> {
+    for (i, id) in ids.iter().enumerate() {
+        if !is_account_id(id) {
+            return Err(field(
+                format!("{name}[{i}]"),
+                format!("`{id}` is not a 12-digit account id"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The placeholder account baselines are checked with: the real one is only known per event,
@@ -367,7 +476,60 @@ impl GuardConfig {
                 ));
             }
         }
+        self.validate_central()
+    }
+
+    /// The central-mode fields: a member role that names a role, account ids, Region names, and
+    /// none of them without `member_role`
+    fn validate_central(&self) -> Result<(), ConfigError> {
+        if let Some(pattern) = &self.member_role {
+            if let Some(problem) = member_role_problem(pattern) {
+                return Err(field("member_role", format!("`{pattern}` {problem}")));
+            }
+        } else {
+            let set = [
+                ("accounts", self.accounts.is_some()),
+                ("exclude_accounts", !self.exclude_accounts.is_empty()),
+                ("regions", !self.regions.is_empty()),
+            ];
+            if let Some((name, _)) = set.iter().find(|(_, on)| *on) {
+                return Err(field(*name, "is for central mode: set `member_role` too"));
+            }
+        }
+        if let Some(Accounts::Listed(ids)) = &self.accounts {
+            if ids.is_empty() {
+                return Err(field(
+                    "accounts",
+                    "must name at least one account (or be `organization`)",
+                ));
+            }
+            check_accounts("accounts", ids)?;
+        }
+        check_accounts("exclude_accounts", &self.exclude_accounts)?;
+        for (i, r) in self.regions.iter().enumerate() {
+            if !is_region(r) {
+                return Err(field(format!("regions[{i}]"), format!("`{r}` is not a Region name")));
+            }
+        }
         Ok(())
+    }
+
+    /// True when this config guards other accounts through `member_role`
+    pub fn is_central(&self) -> bool {
+        self.member_role.is_some()
+    }
+
+    /// Whether a central guard acts on this account, and why not when it does not
+    pub fn account_scope(&self, account: &str) -> Result<(), String> {
+        if self.exclude_accounts.iter().any(|a| a == account) {
+            return Err(format!("account `{account}` is in `exclude_accounts`"));
+        }
+        match &self.accounts {
+            Some(Accounts::Listed(ids)) if !ids.iter().any(|a| a == account) => {
+                Err(format!("account `{account}` is not in `accounts`"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A baseline must render, merge by unique Sids, use known operators, pass the guard rules
@@ -639,6 +801,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`*.amazonaws.com` is not a service principal"), "{e}");
+    }
+
+    #[test]
+    fn central_mode_fields() {
+        let c = GuardConfig::parse(
+            r#"{"member_role":"arn:${Partition}:iam::${AccountId}:role/guard/ecr-policy-guard-member",
+            "accounts":["111111111111","222222222222"],"exclude_accounts":["222222222222"],"regions":["eu-west-1","us-gov-west-1"]}"#,
+        )
+        .unwrap();
+        assert!(c.is_central());
+        assert_eq!(
+            member_role_arn(c.member_role.as_deref().unwrap(), "111111111111", "aws-cn"),
+            "arn:aws-cn:iam::111111111111:role/guard/ecr-policy-guard-member"
+        );
+        assert_eq!(c.account_scope("111111111111"), Ok(()));
+        assert_eq!(
+            c.account_scope("222222222222").unwrap_err(),
+            "account `222222222222` is in `exclude_accounts`"
+        );
+        assert_eq!(
+            c.account_scope("333333333333").unwrap_err(),
+            "account `333333333333` is not in `accounts`"
+        );
+        let org = GuardConfig::parse(r#"{"member_role":"arn:aws:iam::${AccountId}:role/m","accounts":"organization"}"#)
+            .unwrap();
+        assert_eq!(org.accounts, Some(Accounts::Organization));
+        assert_eq!(org.account_scope("333333333333"), Ok(()));
+        let err = |text: &str| GuardConfig::parse(text).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"member_role":"arn:aws:iam::111111111111:role/m"}"#),
+            "invalid config field `member_role`: `arn:aws:iam::111111111111:role/m` must contain `${AccountId}`: each account's role is assumed in that account"
+        );
+        assert!(err(r#"{"member_role":"arn:aws:iam::${AccountId}:user/m"}"#).contains("must be an IAM role ARN"));
+        assert!(err(r#"{"member_role":"arn:aws:iam::${AccountId}:role/${Region}"}"#)
+            .contains("only `${AccountId}` and `${Partition}`"));
+        assert!(err(r#"{"member_role":"arn:aws:iam::${AccountId}:role/a b"}"#).contains("`a b` is not a role name"));
+        assert_eq!(
+            err(r#"{"regions":["eu-west-1"]}"#),
+            "invalid config field `regions`: is for central mode: set `member_role` too"
+        );
+        let central = |extra: &str| {
+            err(&format!(
+                r#"{{"member_role":"arn:aws:iam::${{AccountId}}:role/m",{extra}}}"#
+            ))
+        };
+        assert_eq!(
+            central(r#""regions":["eu-west"]"#),
+            "invalid config field `regions[0]`: `eu-west` is not a Region name"
+        );
+        assert_eq!(
+            central(r#""accounts":["1234"]"#),
+            "invalid config field `accounts[0]`: `1234` is not a 12-digit account id"
+        );
+        assert!(
+            central(r#""accounts":"everyone""#).contains("`accounts` must be a list of account ids or `organization`")
+        );
+        assert!(central(r#""accounts":[]"#).contains("must name at least one account"));
+        assert!(central(r#""exclude_accounts":["x"]"#).contains("`exclude_accounts[0]`"));
     }
 
     #[test]

@@ -126,6 +126,12 @@ pub enum HandlerError {
     /// Another writer kept changing the policy between our read and our write
     #[error("the policy kept changing under us after {0} attempts")]
     Contended(usize),
+    /// The registry cannot be reached (central mode: the member role is missing or refused)
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    /// The organisation sweep cannot be planned
+    #[error(transparent)]
+    SweepPlan(#[from] crate::org::PlanError),
 }
 
 impl HandlerError {
@@ -134,6 +140,8 @@ impl HandlerError {
         match self {
             HandlerError::Ecr(e) => e.is_retryable() || matches!(e, PortError::RepositoryNotFound(_)),
             HandlerError::Contended(_) => true,
+            HandlerError::Access(e) => e.is_retryable(),
+            HandlerError::SweepPlan(e) => matches!(e, crate::org::PlanError::Directory(_)),
             _ => false,
         }
     }
@@ -147,6 +155,8 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             HandlerError::LivePolicy { .. } => "UnreadablePolicy",
             HandlerError::Plan(_) => "PlanRefused",
             HandlerError::Contended(_) => "Contended",
+            HandlerError::Access(_) => "AccessDenied",
+            HandlerError::SweepPlan(_) => "SweepPlan",
         };
         let class = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
         lambda_runtime::Diagnostic {
