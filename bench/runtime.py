@@ -8,7 +8,7 @@ For each function and each cargo profile: start the binary `--starts` times; tim
 process's peak RSS (VmHWM) before stopping it. Also the size of the binary.
 
 Run with the project's virtualenv python (it has boto3):
-  cargo build --profile release -p apply-baseline -p enforce-policy -p grant-replication -p sweep
+  cargo build --profile release -p apply-baseline -p enforce-policy -p grant-replication -p sweep -p import-findings
   .tools/venv/bin/python bench/runtime.py [--profiles release,release-untuned]
 """
 import argparse
@@ -34,6 +34,8 @@ FUNCTIONS = {
     "enforce-policy": "cloudtrail-ecr-set-repository-policy.json",
     "grant-replication": "ecr-replication-action-failed.json",
     "sweep": "scheduled-sweep.json",
+    # imports the finding into moto's Security Hub (each warm event imports it again)
+    "import-findings": "ecr-policy-guard-finding.json",
 }
 
 
@@ -157,6 +159,8 @@ def main():
         endpoint = f"http://127.0.0.1:{moto_port}"
         ecr = boto3.client("ecr", endpoint_url=endpoint, region_name="us-east-1",
                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        hub = boto3.client("securityhub", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
         config = (ROOT / "config/example.json").read_text()
         rows = []
         for profile in args.profiles.split(","):
@@ -172,6 +176,7 @@ def main():
                     # Every start from the same state: the first event writes, the rest only read.
                     urllib_reset(endpoint)
                     setup_moto(ecr)
+                    hub.enable_security_hub()
                     api = RuntimeApi()
                     env = {
                         "PATH": os.environ.get("PATH", ""),

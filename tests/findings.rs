@@ -1,11 +1,12 @@
 //! Findings in every outlet, on moto: EventBridge (a rule with an SQS target receives the event),
-//! Security Hub (`GetFindings` returns what was imported; fixed and unseen findings resolved),
+//! Security Hub (a handler's findings through import-findings on the template's own rule, the
+//! sweep's directly; `GetFindings` returns what was imported; fixed and unseen findings resolved),
 //! SNS (an SQS subscription receives the chat message); batches of 100; failing outlets leave
 //! enforcement intact; per-rule modes and approved exceptions on moto's ECR.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use guard_adapter::{
-    outlets::{EVENT_DETAIL_TYPE, EVENT_SOURCE},
+    outlets::{import::Imported, sdk::SdkSecurityHub, EVENT_DETAIL_TYPE, EVENT_SOURCE},
     OutcomeAction,
 };
 use scenarios::*;
@@ -67,6 +68,56 @@ async fn hub_findings() -> std::collections::BTreeMap<String, aws_sdk_securityhu
     }
 }
 
+/// A rule on moto's default bus with `pattern`, whose target is a new queue: returns the queue's
+/// URL
+async fn route_to_queue(name: &str, pattern: &Value) -> String {
+    let (url, arn) = queue(name).await;
+    events()
+        .put_rule()
+        .name(name)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .unwrap();
+    events()
+        .put_targets()
+        .rule(name)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// import-findings' rule, exactly as template.yaml has it, on moto's default bus; moto cannot
+/// invoke a Rust function, so its target is a queue whose messages are the events the function
+/// would receive. Returns the queue's URL.
+async fn importer_route() -> String {
+    let t: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap();
+    let pattern: Value = serde_json::to_value(
+        &t["Resources"]["ImportFindingsFunction"]["Properties"]["Events"]["Finding"]["Properties"]["Pattern"],
+    )
+    .unwrap();
+    route_to_queue("import-findings", &pattern).await
+}
+
+/// import-findings on each event the route delivered, with moto's Security Hub
+async fn import_routed(url: &str) -> Vec<Imported> {
+    let hub = SdkSecurityHub::new(hub());
+    let mut out = vec![];
+    for e in drain(url).await {
+        out.push(import_findings::function_handler(lambda_event(e), &hub).await.unwrap());
+    }
+    out
+}
+
 fn state(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> (String, String) {
     (
         f.compliance().unwrap().status().unwrap().as_str().to_owned(),
@@ -78,28 +129,8 @@ fn state(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> (String, String)
 async fn an_eventbridge_rule_routes_the_finding_to_a_queue() {
     let _x = exclusive().await;
     // Given a rule on the default bus matching the guard's findings, with an SQS target
-    let (url, arn) = queue("findings").await;
     let pattern = json!({"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE], "detail": {"severity": ["CRITICAL", "HIGH"]}});
-    events()
-        .put_rule()
-        .name("ecr-policy-guard-findings")
-        .event_pattern(pattern.to_string())
-        .send()
-        .await
-        .unwrap();
-    events()
-        .put_targets()
-        .rule("ecr-policy-guard-findings")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let url = route_to_queue("ecr-policy-guard-findings", &pattern).await;
     create_repository(SVC, Some(&public())).await;
     let g = guard_with_outlets(&config_with(json!("enforce"), json!({})), moto_endpoint());
     // When enforce-policy removes the public grant
@@ -148,11 +179,16 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     hub().enable_security_hub().send().await.unwrap();
     create_repository(SVC, Some(&public())).await;
     create_repository("other", Some(&public())).await;
+    let route = importer_route().await;
     let outlets = json!({"security_hub": true, "finding_events": false});
-    // Report mode: the finding is imported, failed and active
+    // Report mode: the handler publishes the finding (Security Hub on puts it on the bus even
+    // with `finding_events` off), import-findings imports it, failed and active
     let report = guard_with_outlets(&config_with(json!("report"), outlets.clone()), moto_endpoint());
     assert_eq!(enforce(&report, SVC).await.action, OutcomeAction::Reported);
     assert_eq!(enforce(&report, "other").await.action, OutcomeAction::Reported);
+    assert!(hub_findings().await.is_empty(), "the handler itself imports nothing");
+    let imported = import_routed(&route).await;
+    assert_eq!(imported.len(), 2, "{imported:?}");
     let held = hub_findings().await;
     assert_eq!(held.len(), 2);
     let (id, f) = held
@@ -187,6 +223,12 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     // Enforced: the same id, passed and archived, UpdatedAt later
     let enforcing = guard_with_outlets(&config_with(json!("enforce"), outlets.clone()), moto_endpoint());
     assert_eq!(enforce(&enforcing, SVC).await.action, OutcomeAction::Written);
+    let imported = import_routed(&route).await;
+    assert!(
+        matches!(&imported[..], [Imported::Imported { compliance, record_state, .. }]
+            if compliance == "PASSED" && record_state == "ARCHIVED"),
+        "{imported:?}"
+    );
     let held = hub_findings().await;
     assert_eq!(held.len(), 2, "same id: updated, not added");
     assert_eq!(state(&held[id]), ("PASSED".to_owned(), "ARCHIVED".to_owned()));
@@ -229,6 +271,8 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
         .await
         .unwrap();
     assert_eq!(summary.resolved_findings, 0);
+    // The sweep imported its own findings: its events are not routed to import-findings.
+    assert!(import_routed(&route).await.is_empty());
 }
 
 #[tokio::test]
@@ -349,11 +393,30 @@ async fn failing_outlets_leave_enforcement_intact_and_audit_the_records() {
     let lines = g.audit.lines();
     let failed: Vec<&Value> = lines.iter().filter(|l| l["audit"] == "delivery_failed").collect();
     let outlets: BTreeSet<&str> = failed.iter().map(|l| l["outlet"].as_str().unwrap()).collect();
-    assert_eq!(outlets, BTreeSet::from(["eventbridge", "security_hub", "sns"]));
+    // A handler leaves Security Hub to import-findings: its findings travel on the bus.
+    assert_eq!(outlets, BTreeSet::from(["eventbridge", "sns"]));
     for l in &failed {
         assert_eq!(l["tries"], 2, "{l}");
         assert_eq!(l["records"][0]["statement"], public()["Statement"][0], "{l}");
     }
+    // import-findings with Security Hub unreachable: a retryable error (EventBridge tries again,
+    // then the dead-letter queue keeps the event). The audited record is the event's detail.
+    let event = json!({"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": EVENT_DETAIL_TYPE,
+        "source": EVENT_SOURCE, "account": ACCOUNT, "time": "2026-11-26T06:40:38Z", "region": REGION,
+        "resources": [], "detail": failed[0]["records"][0]});
+    let unreachable = SdkSecurityHub::new(aws_sdk_securityhub::Client::new(&sdk_config_at(&dead_endpoint())));
+    let e = import_findings::function_handler(lambda_event(event.clone()), &unreachable)
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("BatchImportFindings"), "{e}");
+    // Once it is back, the same event imports.
+    hub().enable_security_hub().send().await.unwrap();
+    let imported = import_findings::function_handler(lambda_event(event), &SdkSecurityHub::new(hub()))
+        .await
+        .unwrap();
+    assert!(matches!(imported, Imported::Imported { .. }), "{imported:?}");
+    assert_eq!(hub_findings().await.len(), 1);
     assert!(lines
         .iter()
         .any(|l| l["audit"] == "grant_removed" && l["rule"] == "public"));
@@ -383,27 +446,7 @@ async fn per_rule_modes_write_only_the_enforced_rules_change() {
         {"Sid":"Partner","Effect":"Allow","Principal":{"AWS":"999988887777"},"Action":"ecr:BatchGetImage"},
         {"Sid":"CiPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:PutImage"}]});
     create_repository(SVC, Some(&mixed)).await;
-    let (url, arn) = queue("modes").await;
-    events()
-        .put_rule()
-        .name("all-findings")
-        .event_pattern(json!({"source": [EVENT_SOURCE]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events()
-        .put_targets()
-        .rule("all-findings")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let url = route_to_queue("all-findings", &json!({"source": [EVENT_SOURCE]})).await;
     let g = guard_with_outlets(
         &config_with(json!({"default": "report", "public": "enforce"}), json!({})),
         moto_endpoint(),

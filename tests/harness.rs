@@ -533,10 +533,10 @@ pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// The outlets `config_json` turns on, their calls going to `endpoint` (moto, a proxy, or a
-/// dead port), the way `init_lambda` builds them
+/// dead port), the way the sweep builds them (handlers publish only to EventBridge and chat)
 pub fn outlets_at(config_json: &str, endpoint: &str) -> guard_adapter::outlets::Outlets {
     let config = policy_core::GuardConfig::parse(config_json).unwrap();
-    let mut outlets = guard_adapter::outlets_from(&config, &sdk_config_at(endpoint));
+    let mut outlets = guard_adapter::outlets_with_hub(&config, &sdk_config_at(endpoint));
     outlets.retry = Backoff {
         attempts: 2,
         first_delay: Duration::from_millis(20),

@@ -66,6 +66,7 @@ fn accepts(binary: &str) -> guard_adapter::Accepts {
         "enforce-policy" => enforce_policy::ACCEPTS,
         "grant-replication" => grant_replication::ACCEPTS,
         "sweep" => sweep::ACCEPTS,
+        "import-findings" => import_findings::ACCEPTS,
         other => panic!("no function crate `{other}`"),
     }
 }
@@ -82,7 +83,11 @@ fn the_expanded_template_needs_no_transform_and_reads_code_from_the_regions_buck
         .values()
         .filter(|r| r["Type"] == "AWS::Lambda::Function")
         .collect();
-    assert_eq!(functions.len(), 4);
+    // The four guards and the Security Hub importer (created only with SecurityHub=true).
+    assert_eq!(functions.len(), 5);
+    let importers: Vec<_> = functions.iter().filter(|f| binary_of(f) == "import-findings").collect();
+    assert_eq!(importers.len(), 1);
+    assert_eq!(importers[0]["Condition"], "HasSecurityHub");
     for f in &functions {
         assert_eq!(
             f["Properties"]["Code"]["S3Bucket"],

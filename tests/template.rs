@@ -12,7 +12,7 @@ use guard_adapter::{
     engine::ecr_actions_for,
     event::{decode, Decoded, API_CALL, CLOUDTRAIL_EVENTS, ECR_SOURCE, NATIVE_EVENTS, SERVICE_EVENT},
     org::{Fanout, SweepPlan},
-    outlets::{outlet_actions_for, outlet_switch},
+    outlets::{outlet_actions_for, outlet_switch, EVENT_DETAIL_TYPE, EVENT_SOURCE},
     Accepts,
 };
 use scenarios::{moto_json, root, ACCOUNT, REGION};
@@ -63,6 +63,7 @@ fn crates() -> BTreeMap<String, Accepts> {
         ("enforce-policy", enforce_policy::ACCEPTS),
         ("grant-replication", grant_replication::ACCEPTS),
         ("sweep", sweep::ACCEPTS),
+        ("import-findings", import_findings::ACCEPTS),
     ]
     .into_iter()
     .collect();
@@ -191,9 +192,15 @@ fn role_refs(t: &Value) -> BTreeSet<String> {
         .as_mapping()
         .unwrap()
         .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function" && writes_ecr(r))
         .map(|(id, _)| format!("{}Role.Arn", id.as_str().unwrap()))
         .collect()
+}
+
+/// True for a function whose code calls ECR (every one but import-findings)
+fn writes_ecr(f: &Value) -> bool {
+    let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+    !ecr_actions_for(crates()[binary]).is_empty()
 }
 
 /// The `!GetAtt X.Arn` references in a list
@@ -201,9 +208,15 @@ fn get_atts(v: &Value) -> BTreeSet<String> {
     v.as_sequence()
         .into_iter()
         .flatten()
-        .filter_map(|item| match item {
-            Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged.value.as_str().map(str::to_owned),
-            _ => None,
+        .flat_map(|item| match item {
+            Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
+                tagged.value.as_str().map(str::to_owned).into_iter().collect()
+            }
+            // `!If [Condition, !GetAtt X.Arn, !Ref AWS::NoValue]`
+            Value::Tagged(tagged) if tagged.tag == "If" => {
+                get_atts(&Value::Sequence(tagged.value.as_sequence().unwrap()[1..].to_vec()))
+            }
+            _ => BTreeSet::new(),
         })
         .collect()
 }
@@ -249,6 +262,17 @@ fn each_rule_matches_exactly_the_events_its_function_handles() {
             );
             rules_seen.insert(rule);
             let pattern = &p["Pattern"];
+            if !writes_ecr(f) {
+                // import-findings: the handlers' findings, on the bus they put them on.
+                assert_eq!(accepts, import_findings::ACCEPTS);
+                assert_eq!(
+                    deployed(pattern),
+                    json!({"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE], "detail": {"trigger": ["event"]}}),
+                    "{name} {id:?}"
+                );
+                assert!(p["EventBusName"].is_null(), "{name}: the default bus");
+                continue;
+            }
             let keys: BTreeSet<&str> = pattern.as_mapping().unwrap().keys().filter_map(Value::as_str).collect();
             assert_eq!(
                 keys,
@@ -313,7 +337,13 @@ fn each_rule_matches_exactly_the_events_its_function_handles() {
         assert_eq!(on_failure["Type"], "SQS", "{name}: on-failure destination");
     }
     let schedules: BTreeSet<String> = dead_letter_sources.difference(&rules_seen).cloned().collect();
-    assert_eq!(schedules, BTreeSet::from(["SweepFunctionSchedule.Arn".to_owned()]));
+    assert_eq!(
+        schedules,
+        BTreeSet::from([
+            "OrgSweepSchedule.Arn".to_owned(),
+            "SweepFunctionSchedule.Arn".to_owned()
+        ])
+    );
 }
 
 /// A rule's pattern as EventBridge gets it: `!GetAtt <Function>Role.Arn` as that role's ARN,
@@ -393,11 +423,26 @@ fn the_rules_route_each_sample_event_to_the_functions_that_act_on_it() {
         })
         .collect();
     assert!(by_guard.len() >= 5);
+    // A sweep's finding: the sweep imports those itself.
+    let by_sweep: Vec<(String, serde_json::Value)> = samples
+        .iter()
+        .filter(|(_, p)| p["source"] == EVENT_SOURCE)
+        .map(|(name, p)| {
+            let mut p = p.clone();
+            p["detail"]["trigger"] = json!("sweep");
+            (format!("{name} from the sweep"), p)
+        })
+        .collect();
+    assert_eq!(by_sweep.len(), 1);
     let mut reached_any = 0;
-    for (name, payload) in samples.iter().chain(&by_guard) {
-        let kind = match decode(payload, &roles, Some(ACCOUNT)).unwrap() {
-            Decoded::Event { event, .. } => Some(event.kind()),
-            Decoded::Skip(_) => None,
+    for (name, payload) in samples.iter().chain(&by_guard).chain(&by_sweep) {
+        let kind = if payload["source"] == EVENT_SOURCE {
+            (payload["detail"]["trigger"] == "event").then_some("finding")
+        } else {
+            match decode(payload, &roles, Some(ACCOUNT)).unwrap() {
+                Decoded::Event { event, .. } => Some(event.kind()),
+                Decoded::Skip(_) => None,
+            }
         };
         let entry = json!({"Source": payload["source"], "DetailType": payload["detail-type"],
             "Detail": payload["detail"].to_string(), "Resources": payload["resources"]});
@@ -433,8 +478,9 @@ fn the_rules_route_each_sample_event_to_the_functions_that_act_on_it() {
 /// The template condition each outlet's permissions hang on, and the resource each action gets
 fn outlet_grant(action: &str) -> (&'static str, &'static str) {
     match action {
+        // Security Hub on also puts findings on the bus, for import-findings.
         "events:PutEvents" => (
-            "HasFindingEvents",
+            "PublishesFindingEvents",
             "!Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default",
         ),
         "securityhub:BatchImportFindings" => (
@@ -457,6 +503,8 @@ fn each_role_holds_exactly_the_outlet_actions_its_code_calls_behind_their_switch
         let f = &functions(&t)[&name];
         let mut granted = BTreeSet::new();
         for (condition, statement) in statements(&t, f) {
+            // A statement's own condition, or else the whole function's (import-findings).
+            let condition = condition.or_else(|| f["Condition"].as_str().map(str::to_owned));
             for action in strings(&statement["Action"]) {
                 if outlet_switch(&action).is_none() {
                     continue;
@@ -492,6 +540,10 @@ fn each_role_holds_exactly_the_outlet_actions_its_code_calls_behind_their_switch
         r#"!Equals [!Ref "FindingEvents", "true"]"#
     );
     assert_eq!(show(&c["HasSecurityHub"]), r#"!Equals [!Ref "SecurityHub", "true"]"#);
+    assert_eq!(
+        show(&c["PublishesFindingEvents"]),
+        r#"!Or [!Condition "HasFindingEvents", !Condition "HasSecurityHub"]"#
+    );
     assert_eq!(
         show(&c["HasNotifyTopic"]),
         r#"!Not [!Equals [!Ref "NotifyTopicArn", ""]]"#
@@ -625,7 +677,8 @@ fn member_rules_forward_exactly_what_each_central_rule_matches() {
     let mut mirrored = BTreeSet::new();
     for (function_id, f) in resources(&t, "AWS::Serverless::Function") {
         for (event_id, e) in f["Properties"]["Events"].as_mapping().unwrap() {
-            if e["Type"] != "EventBridgeRule" {
+            // import-findings reads the central account's own findings, not a member's events.
+            if e["Type"] != "EventBridgeRule" || !writes_ecr(f) {
                 continue;
             }
             // SAM names a function's rule FunctionId + EventId; the member rule takes that name.

@@ -38,6 +38,19 @@ pub async fn init_lambda() -> Result<Service<access::SdkAccess>, lambda_runtime:
 pub async fn init_service(
     sdk_config: aws_config::SdkConfig,
 ) -> Result<Service<access::SdkAccess>, lambda_runtime::Error> {
+    init_service_with(sdk_config, outlets_from).await
+}
+
+/// Builds a function's findings outlets from the config and the SDK configuration
+pub type OutletsBuilder = fn(&policy_core::GuardConfig, &aws_config::SdkConfig) -> outlets::Outlets;
+
+/// [`init_service`] with its outlets built by `outlets`: [`outlets_from`] for a handler,
+/// [`outlets_with_hub`] for the sweep. A function pointer chosen in `main`, so a handler's binary
+/// never references (and never links) the Security Hub client.
+pub async fn init_service_with(
+    sdk_config: aws_config::SdkConfig,
+    outlets: OutletsBuilder,
+) -> Result<Service<access::SdkAccess>, lambda_runtime::Error> {
     let var = |k: &str| std::env::var(k).ok();
     let (own_role_arns, own_account) = settings::identity_from_vars(var)?;
     let config = match settings::ConfigSource::from_vars(var)? {
@@ -59,14 +72,42 @@ pub async fn init_service(
     let mut service = Service::new(access, config, own_role_arns, own_account);
     // Findings go to the outlets of the account the functions run in (the central account in
     // central mode), rebuilt when the config changes.
-    service.outlets = Arc::new(move |config| outlets_from(config, &outlets_config));
+    service.outlets = Arc::new(move |config| outlets(config, &outlets_config));
     Ok(service)
 }
 
-/// The findings outlets the config turns on, over SDK clients from `sdk_config`. Their calls get
-/// a shorter budget than ECR's: a delivery must never hold the handler near its timeout.
+/// A handler's findings outlets: EventBridge and chat as the config turns them on, over SDK
+/// clients from `sdk_config` (Security Hub on puts findings on the bus, for import-findings)
 pub fn outlets_from(config: &policy_core::GuardConfig, sdk_config: &aws_config::SdkConfig) -> outlets::Outlets {
-    let conf = sdk_config
+    let conf = outlet_sdk_config(sdk_config);
+    outlets::Outlets {
+        events: (config.finding_events || config.security_hub)
+            .then(|| std::sync::Arc::new(outlets::sdk::SdkEventBus::new(aws_sdk_eventbridge::Client::new(&conf))) as _),
+        chat: config.notify_topic_arn.as_ref().map(|topic| {
+            std::sync::Arc::new(outlets::sdk::SdkSns::new(
+                aws_sdk_sns::Client::new(&conf),
+                topic.clone(),
+            )) as _
+        }),
+        ..outlets::Outlets::default()
+    }
+}
+
+/// The sweep's findings outlets: [`outlets_from`] and Security Hub when the config turns it on
+pub fn outlets_with_hub(config: &policy_core::GuardConfig, sdk_config: &aws_config::SdkConfig) -> outlets::Outlets {
+    let mut out = outlets_from(config, sdk_config);
+    out.hub = config.security_hub.then(|| {
+        std::sync::Arc::new(outlets::sdk::SdkSecurityHub::new(aws_sdk_securityhub::Client::new(
+            &outlet_sdk_config(sdk_config),
+        ))) as _
+    });
+    out
+}
+
+/// The outlets' calls get a shorter budget than ECR's: a delivery must never hold the handler
+/// near its timeout
+fn outlet_sdk_config(sdk_config: &aws_config::SdkConfig) -> aws_config::SdkConfig {
+    sdk_config
         .to_builder()
         .retry_config(
             sdk_config
@@ -81,24 +122,17 @@ pub fn outlets_from(config: &policy_core::GuardConfig, sdk_config: &aws_config::
                 .operation_timeout(std::time::Duration::from_secs(8))
                 .build(),
         )
-        .build();
-    outlets::Outlets {
-        events: config
-            .finding_events
-            .then(|| std::sync::Arc::new(outlets::sdk::SdkEventBus::new(aws_sdk_eventbridge::Client::new(&conf))) as _),
-        hub: config.security_hub.then(|| {
-            std::sync::Arc::new(outlets::sdk::SdkSecurityHub::new(aws_sdk_securityhub::Client::new(
-                &conf,
-            ))) as _
-        }),
-        chat: config.notify_topic_arn.as_ref().map(|topic| {
-            std::sync::Arc::new(outlets::sdk::SdkSns::new(
-                aws_sdk_sns::Client::new(&conf),
-                topic.clone(),
-            )) as _
-        }),
-        ..outlets::Outlets::default()
-    }
+        .build()
+}
+
+/// The runtime of a function that calls Security Hub (the sweep, import-findings): worker
+/// stacks of 8 MiB, since the SDK's (de)serialisers of `AwsSecurityFinding`, which reaches every
+/// ASFF resource type, keep it in one large frame
+pub fn runtime_for_security_hub() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
 }
 
 /// The SDK configuration from the standard chain, with more patient retries than the default:

@@ -128,6 +128,8 @@ fn expected() -> Vec<(&'static str, Option<GuardEvent>)> {
         ),
         ("ecr-replication-action-failed.json", replication_failed("777788889999")),
         ("scheduled-sweep.json", None),
+        // Not an ECR event: import-findings takes it (checked below).
+        ("ecr-policy-guard-finding.json", None),
     ]
 }
 
@@ -187,4 +189,18 @@ fn every_bad_event_is_a_clear_error() {
         // The message names a field or the rule broken, in backticks or as a json shape
         assert!(text.contains('`') || text.contains("json object"), "bad/{name}: {text}");
     }
+}
+
+#[test]
+fn the_finding_sample_is_a_record_import_findings_takes() {
+    let (_, e) = files("")
+        .into_iter()
+        .find(|(name, _)| name == "ecr-policy-guard-finding.json")
+        .unwrap();
+    let record = guard_adapter::outlets::FindingRecord::from_detail(&e["detail"]).unwrap();
+    assert_eq!(record.to_value(), e["detail"]);
+    assert_eq!(
+        (record.rule, record.disposition, record.trigger),
+        ("public", "removed", "event")
+    );
 }

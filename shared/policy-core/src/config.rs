@@ -486,6 +486,14 @@ impl GuardConfig {
             if let Some(problem) = member_role_problem(pattern) {
                 return Err(field("member_role", format!("`{pattern}` {problem}")));
             }
+            // Security Hub API reference, BatchImportFindings: under the default product the
+            // caller's account must be the finding's `AwsAccountId`.
+            if self.security_hub {
+                return Err(field(
+                    "security_hub",
+                    "cannot be on in central mode: Security Hub takes a finding of the account's default product only from that account, and the central functions run in another (use `finding_events`, or per-account stacks)",
+                ));
+            }
         } else {
             let set = [
                 ("accounts", self.accounts.is_some()),
@@ -837,6 +845,10 @@ mod tests {
         assert!(err(r#"{"member_role":"arn:aws:iam::${AccountId}:role/${Region}"}"#)
             .contains("only `${AccountId}` and `${Partition}`"));
         assert!(err(r#"{"member_role":"arn:aws:iam::${AccountId}:role/a b"}"#).contains("`a b` is not a role name"));
+        assert_eq!(
+            err(r#"{"member_role":"arn:aws:iam::${AccountId}:role/m","security_hub":true}"#),
+            "invalid config field `security_hub`: cannot be on in central mode: Security Hub takes a finding of the account's default product only from that account, and the central functions run in another (use `finding_events`, or per-account stacks)"
+        );
         assert_eq!(
             err(r#"{"regions":["eu-west-1"]}"#),
             "invalid config field `regions`: is for central mode: set `member_role` too"

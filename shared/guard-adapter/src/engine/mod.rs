@@ -191,14 +191,7 @@ impl<P: EcrPolicies> Guard<P> {
             }
         }?;
         // After the write: a delivery that fails is audited and changes nothing here.
-        Box::pin(self.outlets.deliver(
-            &outcome.records,
-            &|_| true,
-            &Default::default(),
-            self.audit.as_ref(),
-            (self.clock)(),
-        ))
-        .await;
+        Box::pin(self.outlets.publish(&outcome.records, self.audit.as_ref())).await;
         Ok(outcome)
     }
 }

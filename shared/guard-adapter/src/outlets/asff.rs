@@ -231,12 +231,7 @@ impl Asff {
     /// The same finding resolved at `now`: `PASSED` and `ARCHIVED`, `UpdatedAt` later than the
     /// stored one even if the clocks disagree
     pub fn resolved(mut self, now: f64) -> Asff {
-        let stored = aws_sdk_ecr::primitives::DateTime::from_str(
-            &self.updated_at,
-            aws_sdk_ecr::primitives::DateTimeFormat::DateTime,
-        )
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+        let stored = super::parse_rfc3339(&self.updated_at).unwrap_or(0.0);
         self.updated_at = rfc3339(now.max(stored + 0.001));
         self.compliance = "PASSED".into();
         self.record_state = "ARCHIVED".into();

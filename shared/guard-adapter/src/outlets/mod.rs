@@ -6,7 +6,9 @@
 //!   [`EVENT_SOURCE`], `detail-type` [`EVENT_DETAIL_TYPE`], `detail` the record), so findings
 //!   are routed with rules people already know;
 //! - **Security Hub**: ASFF through `BatchImportFindings` ([`asff`]); a fixed finding is resolved
-//!   by importing its id again, `PASSED` and `ARCHIVED`;
+//!   by importing its id again, `PASSED` and `ARCHIVED`. The sweep imports directly; a handler's
+//!   findings travel as EventBridge events to `import-findings` ([`import`]), which keeps the
+//!   Security Hub client out of the handlers;
 //! - **SNS**: one short message per target in the custom notification format of Amazon Q
 //!   Developer in chat applications ([`chat`]), which Slack and Teams channels show.
 //!
@@ -20,6 +22,7 @@
 
 pub mod asff;
 pub mod chat;
+pub mod import;
 pub mod memory;
 pub mod sdk;
 
@@ -194,6 +197,14 @@ pub fn rfc3339(secs: f64) -> String {
     )
 }
 
+/// An RFC 3339 time (as [`rfc3339`] writes it, or with another precision) as seconds since the
+/// epoch
+pub fn parse_rfc3339(text: &str) -> Option<f64> {
+    aws_sdk_ecr::primitives::DateTime::from_str(text, aws_sdk_ecr::primitives::DateTimeFormat::DateTime)
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
 /// Every finding and repair of a plan as records (pure: `observed_at` is the caller's clock)
 pub fn records(subject: &Subject, plan: &Plan, config: &GuardConfig, observed_at: f64) -> Vec<FindingRecord> {
     let at = rfc3339(observed_at);
@@ -341,9 +352,10 @@ pub trait Notifier: Send + Sync {
 /// The outlets a guard delivers findings to (none in the command line and unit tests)
 #[derive(Clone)]
 pub struct Outlets {
-    /// EventBridge (`finding_events`)
+    /// EventBridge (`finding_events`, or `security_hub`: a handler's findings reach Security Hub
+    /// as events)
     pub events: Option<Arc<dyn EventBus>>,
-    /// Security Hub (`security_hub`)
+    /// Security Hub (`security_hub`), called by the sweep only: handlers [`Outlets::publish`]
     pub hub: Option<Arc<dyn FindingsHub>>,
     /// SNS for chat (`notify_topic_arn`)
     pub chat: Option<Arc<dyn Notifier>>,
@@ -377,9 +389,9 @@ pub fn outlet_actions(kind: &str) -> &'static [&'static str] {
             "securityhub:GetFindings",
             "sns:Publish",
         ],
-        k if !crate::engine::ecr_actions(k).is_empty() => {
-            &["events:PutEvents", "securityhub:BatchImportFindings", "sns:Publish"]
-        }
+        // import-findings
+        "finding" => &["securityhub:BatchImportFindings"],
+        k if !crate::engine::ecr_actions(k).is_empty() => &["events:PutEvents", "sns:Publish"],
         _ => &[],
     }
 }
@@ -389,7 +401,8 @@ pub fn outlet_actions_for(accepts: crate::Accepts) -> BTreeSet<&'static str> {
     accepts.iter().flat_map(|k| outlet_actions(k).iter().copied()).collect()
 }
 
-/// The config field that turns on the outlet an action belongs to
+/// The config field that turns on the outlet an action belongs to (`events:PutEvents` is also
+/// on with `security_hub`, whose handler findings travel as events)
 pub fn outlet_switch(action: &str) -> Option<&'static str> {
     match action.split(':').next() {
         Some("events") => Some("finding_events"),
@@ -439,9 +452,21 @@ impl Outlets {
         self.events.is_none() && self.hub.is_none() && self.chat.is_none()
     }
 
-    /// Delivers records to every outlet at once. `notify(resource)` says which targets get a
-    /// chat message; `created` holds the `CreatedAt` of findings Security Hub already has.
-    /// Failures are audited, never returned.
+    /// A handler's delivery: the records to EventBridge and chat at once (Security Hub imports
+    /// them from the events). Failures are audited, never returned.
+    pub async fn publish(&self, records: &[FindingRecord], audit: &dyn AuditSink) {
+        if records.is_empty() {
+            return;
+        }
+        futures_util::join!(
+            self.deliver_events(records, audit),
+            self.deliver_chat(records, &|_| true, audit),
+        );
+    }
+
+    /// The sweep's delivery: the records to every outlet at once. `notify(resource)` says which
+    /// targets get a chat message; `created` holds the `CreatedAt` of findings Security Hub
+    /// already has. Failures are audited, never returned.
     pub async fn deliver(
         &self,
         records: &[FindingRecord],

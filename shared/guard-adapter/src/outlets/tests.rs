@@ -34,6 +34,34 @@ fn set_policy(repo: &str) -> Value {
 
 const ACCEPTS: Accepts = &["repository-policy-changed", "registry-policy-changed"];
 
+/// A public repository and a public ROOT creation template, swept: a finding on each kind of
+/// target (the registry's too, with a replication source in the config)
+async fn sweep_over_every_target(g: &Guard<InMemoryEcr>) {
+    g.ecr.put_repository("svc", Some(PUBLIC));
+    g.ecr.put_template(CreationTemplate {
+        prefix: "ROOT".into(),
+        repository_policy: Some(PUBLIC.into()),
+        ..CreationTemplate::default()
+    });
+    g.sweep(OWN, "eu-west-1", Default::default(), &|_, _| {}).await.unwrap();
+}
+
+/// A bus event as EventBridge hands it to a Lambda target
+fn envelope(e: &BusEvent) -> Value {
+    json!({"version": "0", "id": "0d1f6a4e-1b2c-4d5e-8f90-a1b2c3d4e5f6", "detail-type": e.detail_type,
+        "source": e.source, "account": OWN, "time": "2026-11-20T00:00:01Z", "region": "eu-west-1",
+        "resources": e.resources, "detail": serde_json::from_str::<Value>(&e.detail).unwrap()})
+}
+
+/// What import-findings does with the events published from the `from`-th on
+async fn import_published(outlets: &Arc<MemoryOutlets>, from: usize) -> Vec<import::Imported> {
+    let mut out = vec![];
+    for e in outlets.events().iter().skip(from) {
+        out.push(import::import_event(&envelope(e), outlets.as_ref()).await.unwrap());
+    }
+    out
+}
+
 fn subject(name: &str) -> Subject<'_> {
     Subject {
         kind: "repository",
@@ -138,7 +166,10 @@ async fn one_removal_reaches_every_outlet_in_its_documented_shape() {
         json!({"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"})
     );
     let id = detail["id"].as_str().unwrap();
-    // Fixed at once: imported resolved.
+    // The handler left Security Hub to import-findings, which imports the event fixed at once:
+    // resolved.
+    assert!(outlets.findings().is_empty());
+    import_published(&outlets, 0).await;
     let f = &outlets.findings()[id];
     let asff = f.to_json();
     assert_eq!(asff["SchemaVersion"], "2018-10-08");
@@ -191,6 +222,7 @@ async fn a_reported_finding_is_resolved_under_the_same_id_when_fixed() {
     g.ecr.put_repository("svc", Some(PUBLIC));
     let out = g.handle(&set_policy("svc"), ACCEPTS).await.unwrap();
     assert_eq!(out.action, OutcomeAction::Reported);
+    import_published(&outlets, 0).await;
     let held = outlets.findings();
     let (id, f) = held.iter().next().unwrap();
     assert_eq!(
@@ -207,6 +239,7 @@ async fn a_reported_finding_is_resolved_under_the_same_id_when_fixed() {
     let later = parse_date("2026-11-21").unwrap();
     g.clock = Arc::new(move || later);
     g.handle(&set_policy("svc"), ACCEPTS).await.unwrap();
+    import_published(&outlets, 1).await;
     let held = outlets.findings();
     assert_eq!(held.len(), 1);
     let fixed = &held[id];
@@ -215,6 +248,9 @@ async fn a_reported_finding_is_resolved_under_the_same_id_when_fixed() {
         ("PASSED", "ARCHIVED")
     );
     assert_eq!(fixed.updated_at, "2026-11-21T00:00:00.000Z");
+    // The report's event delivered again, late: its older `UpdatedAt` changes nothing.
+    import_published(&outlets, 0).await;
+    assert_eq!(outlets.findings()[id].record_state, "ARCHIVED");
 }
 
 #[tokio::test]
@@ -235,7 +271,8 @@ async fn a_failing_outlet_leaves_enforcement_intact_and_audits_the_records() {
         .filter(|l| l["audit"] == "delivery_failed")
         .collect();
     let outlets_failed: BTreeSet<&str> = failures.iter().map(|l| l["outlet"].as_str().unwrap()).collect();
-    assert_eq!(outlets_failed, BTreeSet::from(["eventbridge", "security_hub", "sns"]));
+    // A handler calls no Security Hub (import-findings does, from the events).
+    assert_eq!(outlets_failed, BTreeSet::from(["eventbridge", "sns"]));
     for l in &failures {
         assert_eq!(l["tries"], 2, "{l}");
         assert_eq!(l["records"][0]["rule"], "public", "{l}");
@@ -329,18 +366,107 @@ async fn declared_outlet_actions_are_exactly_the_calls_made() {
         assert_eq!(outlets.calls(), declared, "{kind}");
     }
     let (g, outlets, _) = guard(r#"{"mode":"enforce"}"#);
-    g.ecr.put_repository("svc", Some(PUBLIC));
-    g.ecr.put_template(CreationTemplate {
-        prefix: "ROOT".into(),
-        repository_policy: Some(PUBLIC.into()),
-        ..CreationTemplate::default()
-    });
-    g.sweep(OWN, "eu-west-1", Default::default(), &|_, _| {}).await.unwrap();
+    sweep_over_every_target(&g).await;
     let declared: BTreeSet<&str> = outlet_actions("sweep").iter().copied().collect();
     assert_eq!(outlets.calls(), declared);
     for action in declared {
         assert!(outlet_switch(action).is_some(), "{action}");
     }
+    // import-findings, on a handler's event
+    let (g, outlets, _) = guard(r#"{"mode":"enforce"}"#);
+    g.ecr.put_repository("svc", Some(PUBLIC));
+    g.handle(&set_policy("svc"), ACCEPTS).await.unwrap();
+    let event = envelope(&outlets.events()[0]);
+    let importer = Arc::new(MemoryOutlets::default());
+    import::import_event(&event, importer.as_ref()).await.unwrap();
+    let declared: BTreeSet<&str> = outlet_actions("finding").iter().copied().collect();
+    assert_eq!(importer.calls(), declared);
+}
+
+#[tokio::test]
+async fn every_record_survives_the_bus_and_the_importer_checks_each_field() {
+    let (g, outlets, _) = guard(r#"{"mode":"report","replication_sources":["777788889999"]}"#);
+    sweep_over_every_target(&g).await;
+    let events = outlets.events();
+    let targets: BTreeSet<String> = events
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.detail).unwrap()["target"].to_string())
+        .collect();
+    assert_eq!(targets.len(), 3, "repository, registry and template: {targets:?}");
+    for e in &events {
+        let detail: Value = serde_json::from_str(&e.detail).unwrap();
+        let record = FindingRecord::from_detail(&detail).unwrap();
+        assert_eq!(record.to_value(), detail);
+    }
+    // A sweep's event is left to the sweep.
+    let importer = Arc::new(MemoryOutlets::default());
+    let skipped = import::import_event(&envelope(&events[0]), importer.as_ref())
+        .await
+        .unwrap();
+    assert!(matches!(skipped, import::Imported::Skipped { .. }), "{skipped:?}");
+    // Each bad event: its own error, and nothing imported.
+    let good = {
+        let mut e = envelope(&events[0]);
+        e["detail"]["trigger"] = json!("event");
+        e
+    };
+    assert!(matches!(
+        import::import_event(&good, importer.as_ref()).await.unwrap(),
+        import::Imported::Imported { .. }
+    ));
+    let bad = |edit: &dyn Fn(&mut Value)| {
+        let mut e = good.clone();
+        edit(&mut e);
+        e
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            bad(&|e| e["source"] = json!("aws.ecr")),
+            "event `aws.ecr` / `ECR Policy Guard Finding` is not an ecr-policy-guard finding",
+        ),
+        (
+            bad(&|e| e["detail"].as_object_mut().unwrap().remove("reason").map(drop).unwrap()),
+            "malformed at `.`: missing field `reason`",
+        ),
+        (bad(&|e| e["detail"]["colour"] = json!("red")), "unknown field `colour`"),
+        (
+            bad(&|e| e["detail"]["rule"] = json!("everything")),
+            "unknown rule `everything`",
+        ),
+        (
+            bad(&|e| e["detail"]["disposition"] = json!("ignored")),
+            "unknown disposition `ignored`",
+        ),
+        (
+            bad(&|e| e["detail"]["account"] = json!("999988887777")),
+            "malformed at `id`",
+        ),
+        (
+            bad(&|e| e["detail"]["observed_at"] = json!("yesterday")),
+            "`yesterday` is not an RFC 3339 UTC time",
+        ),
+        (
+            bad(&|e| e["detail"]["mode"] = json!(true)),
+            "malformed at `mode`: invalid type",
+        ),
+        (json!([1, 2]), "malformed"),
+    ];
+    let before = importer.import_calls().len();
+    for (event, want) in cases {
+        let e = import::import_event(&event, importer.as_ref()).await.unwrap_err();
+        assert!(e.to_string().contains(want), "{e} / {want}");
+        assert!(!e.is_retryable(), "{e}");
+    }
+    assert_eq!(importer.import_calls().len(), before);
+    // Security Hub down: retryable, so EventBridge tries again; refused: not.
+    importer.fail_with(Some(PortError::Transient {
+        operation: "BatchImportFindings",
+        message: "connection refused".into(),
+    }));
+    let e = import::import_event(&good, importer.as_ref()).await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    let diagnostic: lambda_runtime::Diagnostic = e.into();
+    assert_eq!(diagnostic.error_type, "Retryable.SecurityHubError");
 }
 
 #[tokio::test]
@@ -354,6 +480,7 @@ async fn excepted_and_kept_findings_are_warnings_and_not_chat() {
     );
     let out = g.handle(&set_policy("svc"), ACCEPTS).await.unwrap();
     assert_eq!(out.findings[0].disposition, "excepted");
+    import_published(&outlets, 0).await;
     let f = outlets.findings().into_values().next().unwrap();
     assert_eq!((f.compliance.as_str(), f.record_state.as_str()), ("WARNING", "ACTIVE"));
     assert!(f.description.contains("approved exception"), "{}", f.description);
