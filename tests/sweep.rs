@@ -159,6 +159,7 @@ async fn sweep_reports_then_enforces_then_converges() {
             SweepOptions {
                 concurrency: 3,
                 deadline: None,
+                start_at: None,
             },
             &|_, _| {},
         )
@@ -180,15 +181,94 @@ async fn sweep_reports_then_enforces_then_converges() {
             SweepOptions {
                 concurrency: 8,
                 deadline: Some(Instant::now()),
+                start_at: None,
             },
             &|_, _| {},
         )
         .await
         .unwrap();
     assert!(!s.complete);
-    // The first repository in listing order (moto lists in creation order).
-    assert_eq!(s.stopped_at.as_deref(), Some(repositories()[0].0.as_str()));
+    // The first repository in name order, whatever order the listing came in (moto lists in
+    // creation order, where `svc/ok-00` is first).
+    let first = repositories().into_iter().map(|(n, _)| n).min().unwrap();
+    assert_eq!(s.stopped_at.as_deref(), Some(first.as_str()));
     assert_eq!(s.registry, None);
+}
+
+#[tokio::test]
+async fn a_sweep_stopped_by_its_deadline_continues_where_it_stopped_then_does_the_registry() {
+    let _x = exclusive().await;
+    populate().await;
+    put_registry_policy(
+        &json!({"Version":"2012-10-17","Statement":[{"Sid":"Stranger","Effect":"Allow",
+        "Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"ecr:ReplicateImage","Resource":"*"}]}),
+    )
+    .await;
+    let before = snapshot().await;
+    let g = guard(&config_for("enforce"), None);
+
+    // The part from `svc/ok-00` on, as the state machine sends it after a summary that said
+    // `"stopped_at": "svc/ok-00"`: later names only, then the registry.
+    let mut payload = event("scheduled-sweep.json");
+    payload["start_at"] = json!("svc/ok-00");
+    payload["summary"] = json!("counts");
+    let s = sweep::function_handler(lambda_event(payload.clone()), &g.guard)
+        .await
+        .unwrap();
+    let later: Vec<String> = repositories()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.as_str() >= "svc/ok-00")
+        .collect();
+    assert_eq!(s.repositories_seen, later.len());
+    assert_eq!(s.start_at.as_deref(), Some("svc/ok-00"));
+    assert!(s.complete && s.stopped_at.is_none());
+    assert_eq!(s.registry, Some(OutcomeAction::Written));
+    let after = snapshot().await;
+    for (name, policy) in &after {
+        let public = policy.as_ref().is_some_and(|p| p.to_string().contains("\"Everyone\""));
+        let foreign = policy.as_ref().is_some_and(|p| p.to_string().contains("999988887777"));
+        if name.as_str() >= "svc/ok-00" {
+            // public-* fixed, team-* given their baseline; sandboxes are before the start.
+            assert!(!public && !foreign, "{name}: {policy:?}");
+        } else {
+            // sandbox-* and svc/foreign-* sort before it: not this part's.
+            assert_eq!(policy, &before[name], "{name}");
+        }
+    }
+    assert!(!registry_policy().await.unwrap().to_string().contains("999988887777"));
+
+    // A part that starts nothing (its deadline came first) fails instead of asking to be
+    // continued at the same place for ever.
+    let stuck = g
+        .guard
+        .sweep(
+            ACCOUNT,
+            REGION,
+            SweepOptions {
+                concurrency: 8,
+                deadline: Some(Instant::now()),
+                start_at: Some("svc/ok-00".into()),
+            },
+            &|_, _| {},
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        stuck.to_string(),
+        "the sweep continued at `svc/ok-00` started no repository before its deadline"
+    );
+    assert!(!stuck.is_retryable());
+
+    // `start_at` must be a name.
+    payload["start_at"] = json!(7);
+    let e = sweep::function_handler(lambda_event(payload), &g.guard)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed event: `start_at` must be a repository name, found `7`"
+    );
 }
 
 #[tokio::test]

@@ -805,6 +805,10 @@ fn the_member_role_holds_exactly_what_the_central_functions_call_and_trusts_only
 }
 
 /// The keys of an ItemSelector or Parameters block, without the `.$` of paths
+fn keys_of_json(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_mapping()
         .unwrap()
@@ -895,6 +899,41 @@ fn the_org_sweep_fans_out_one_sweep_per_account_and_region_with_the_sweeps_paylo
     assert_eq!(task["Parameters"]["FunctionName"], "${SweepFunctionArn}");
     assert_eq!(task["Parameters"]["Payload.$"], "$");
     assert!(!task["Retry"].is_null());
+    // A registry larger than one invocation: the summary beside the item, and while it says it
+    // stopped, the same item again from where it stopped.
+    let mut stopped = guard_adapter::sweep::SweepSummary::unreachable("1", "r", "enforce", String::new(), false);
+    stopped.stopped_at = Some("b".into());
+    stopped.start_at = Some("a".into());
+    let summary_fields = keys_of_json(&serde_json::to_value(&stopped).unwrap());
+    assert_eq!(task["ResultSelector"]["summary.$"], "$.Payload");
+    assert_eq!(task["ResultPath"], "$.part");
+    let choice = &body["States"][task["Next"].as_str().unwrap()];
+    assert_eq!(choice["Type"], "Choice");
+    let tests = choice["Choices"][0]["And"].as_sequence().unwrap();
+    let tested: BTreeSet<String> = tests
+        .iter()
+        .map(|c| {
+            c["Variable"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("$.part.summary.")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(tested, ["complete".to_owned(), "stopped_at".to_owned()].into());
+    assert!(tested.is_subset(&summary_fields), "{tested:?} vs {summary_fields:?}");
+    let next_part = &body["States"][choice["Choices"][0]["Next"].as_str().unwrap()];
+    assert_eq!(next_part["Type"], "Pass");
+    assert_eq!(next_part["Next"], body["StartAt"]);
+    let again = keys(&next_part["Parameters"]);
+    assert!(again.is_subset(&payload_fields), "{again:?}");
+    assert!(item.is_subset(&again), "{item:?} vs {again:?}");
+    assert_eq!(next_part["Parameters"]["start_at.$"], "$.part.summary.stopped_at");
+    let done = &body["States"][choice["Default"].as_str().unwrap()];
+    assert_eq!(
+        (done["OutputPath"].as_str(), done["End"].as_bool()),
+        (Some("$.part.summary"), Some(true))
+    );
     // A sweep that fails after its retries is recorded for its account and Region, not fatal.
     let caught = &task["Catch"][0];
     assert_eq!(strings(&caught["ErrorEquals"]), ["States.ALL"]);

@@ -114,6 +114,7 @@ async fn run() -> i32 {
             let options = SweepOptions {
                 concurrency: a.concurrency,
                 deadline: None,
+                start_at: None,
             };
             let result = guard
                 .sweep(&account, &region, options, &|done, total| progress.update(done, total))

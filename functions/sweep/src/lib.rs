@@ -7,6 +7,8 @@
 //!   `{"account": "...", "region": "...", "concurrency": 8, "summary": "counts"}` where every
 //!   field is optional (defaults: `GUARD_ACCOUNT_ID`, `AWS_REGION`, `GUARD_SWEEP_CONCURRENCY` or
 //!   8, the whole summary): one registry. In central mode `account` may be any member account.
+//!   `"start_at": "NAME"` continues a sweep whose summary said `"stopped_at": "NAME"` (its
+//!   deadline came first): repositories in name order from there, then the registry.
 //! - `{"plan": true}` (central mode): the organisation sweep's plan, the first step of the
 //!   state machine that fans the sweep out over accounts and Regions.
 
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const ACCEPTS: Accepts = &["sweep"];
 
 /// The payload fields the function reads (the state machine's items are checked against these)
-pub const PAYLOAD_FIELDS: &[&str] = &["account", "region", "concurrency", "summary", "plan"];
+pub const PAYLOAD_FIELDS: &[&str] = &["account", "region", "concurrency", "summary", "plan", "start_at"];
 
 /// Time kept back from the Lambda deadline to finish the repositories under way and report
 const MARGIN: Duration = Duration::from_secs(20);
@@ -84,9 +86,17 @@ pub async fn function_handler<D: Dispatch>(
         .get("concurrency")
         .and_then(Value::as_u64)
         .or_else(|| env_number("GUARD_SWEEP_CONCURRENCY"));
+    let start_at = match payload.get("start_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(other) => {
+            return Err(EventError(format!("`start_at` must be a repository name, found `{other}`")).into());
+        }
+    };
     let options = SweepOptions {
         concurrency: bounded(concurrency, 8, 64),
         deadline: budget(context.deadline, SystemTime::now()),
+        start_at,
     };
     let summary = guards.sweep_registry(&account, &region, options).await?;
     // One line per registry swept, whoever invoked it: the organisation's record in the logs.

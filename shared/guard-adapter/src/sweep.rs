@@ -1,6 +1,7 @@
 //! The reconcile sweep: every repository, then the registry policy, through exactly the same
 //! engine calls as the event handlers. Bounded concurrency, one repository's failure recorded
-//! without stopping the rest, and a time budget so a Lambda stops cleanly and says where.
+//! without stopping the rest, and a time budget so a Lambda stops cleanly and says where; a
+//! registry larger than one invocation is continued from there (`start_at`).
 
 use crate::{
     engine::{partition_of, Guard, HandlerError, Outcome, OutcomeAction},
@@ -16,12 +17,15 @@ use std::{
 };
 
 /// How to run a sweep
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SweepOptions {
     /// Repositories handled at once (the SDK's retry and backoff absorb throttling)
     pub concurrency: usize,
     /// Start no repository after this instant (the Lambda's deadline less a margin)
     pub deadline: Option<Instant>,
+    /// Continue a sweep that stopped: only repositories whose names sort at or after this one
+    /// (a previous summary's `stopped_at`)
+    pub start_at: Option<String>,
 }
 
 impl Default for SweepOptions {
@@ -29,6 +33,7 @@ impl Default for SweepOptions {
         SweepOptions {
             concurrency: 8,
             deadline: None,
+            start_at: None,
         }
     }
 }
@@ -121,9 +126,12 @@ pub struct SweepSummary {
     pub resolved_findings: usize,
     /// False when the time budget ran out
     pub complete: bool,
-    /// The first repository not handled, when the budget ran out
+    /// The first repository not handled, when the budget ran out: the next part's `start_at`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<String>,
+    /// Where this part of a continued sweep began
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
     /// Wall time
     pub elapsed_ms: u64,
 }
@@ -155,6 +163,7 @@ impl SweepSummary {
             resolved_findings: 0,
             complete: false,
             stopped_at: None,
+            start_at: None,
             elapsed_ms: 0,
         }
     }
@@ -231,7 +240,13 @@ impl<P: EcrPolicies> Guard<P> {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<SweepSummary, HandlerError> {
         let started = Instant::now();
-        let names = self.ecr.list_repositories().await?;
+        let mut names = self.ecr.list_repositories().await?;
+        // In name order, so that where a sweep stopped is where the next part starts, whatever
+        // order the listing came in.
+        names.sort_unstable();
+        if let Some(from) = options.start_at.as_deref() {
+            names.retain(|n| n.as_str() >= from);
+        }
         let total = names.len();
         let done = AtomicUsize::new(0);
         let over_budget = || options.deadline.is_some_and(|d| Instant::now() >= d);
@@ -271,6 +286,7 @@ impl<P: EcrPolicies> Guard<P> {
             resolved_findings: 0,
             complete: true,
             stopped_at: None,
+            start_at: options.start_at.clone(),
             elapsed_ms: 0,
         };
         let mut first_missed: Option<usize> = None;
@@ -307,6 +323,10 @@ impl<P: EcrPolicies> Guard<P> {
                 }
             }
         }
+        if let (Some(0), Some(from)) = (first_missed, options.start_at.as_ref()) {
+            // The part before this one stopped here too: another part would do the same.
+            return Err(HandlerError::NoProgress(from.clone()));
+        }
         if let Some(i) = first_missed {
             summary.complete = false;
             summary.stopped_at = names.get(i).cloned();
@@ -331,7 +351,9 @@ impl<P: EcrPolicies> Guard<P> {
             }
         }
         if !self.outlets.is_empty() {
-            summary.resolved_findings = Box::pin(self.deliver_sweep(account, region, seen, summary.complete)).await;
+            // Only a sweep that saw the whole registry at once knows which findings are gone.
+            let whole = summary.complete && options.start_at.is_none();
+            summary.resolved_findings = Box::pin(self.deliver_sweep(account, region, seen, whole)).await;
         }
         for f in &summary.findings {
             *summary.findings_by_rule.entry(f.rule).or_default() += 1;

@@ -132,6 +132,9 @@ pub enum HandlerError {
     /// The organisation sweep cannot be planned
     #[error(transparent)]
     SweepPlan(#[from] crate::org::PlanError),
+    /// A continued sweep started no repository before its deadline: continuing again would loop
+    #[error("the sweep continued at `{0}` started no repository before its deadline")]
+    NoProgress(String),
 }
 
 impl HandlerError {
@@ -157,6 +160,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             HandlerError::Contended(_) => "Contended",
             HandlerError::Access(_) => "AccessDenied",
             HandlerError::SweepPlan(_) => "SweepPlan",
+            HandlerError::NoProgress(_) => "NoProgress",
         };
         let class = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
         lambda_runtime::Diagnostic {
