@@ -180,10 +180,12 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     create_repository(SVC, Some(&public())).await;
     create_repository("other", Some(&public())).await;
     let route = importer_route().await;
+    let everything = route_to_queue("every-guard-event", &json!({"source": [EVENT_SOURCE]})).await;
     let outlets = json!({"security_hub": true, "finding_events": false});
     // Report mode: the handler publishes the finding (Security Hub on puts it on the bus even
     // with `finding_events` off), import-findings imports it, failed and active
     let report = guard_with_outlets(&config_with(json!("report"), outlets.clone()), moto_endpoint());
+    let sweeper = sweeper_with_outlets(&config_with(json!("report"), outlets.clone()), moto_endpoint());
     assert_eq!(enforce(&report, SVC).await.action, OutcomeAction::Reported);
     assert_eq!(enforce(&report, "other").await.action, OutcomeAction::Reported);
     assert!(hub_findings().await.is_empty(), "the handler itself imports nothing");
@@ -233,6 +235,7 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     assert_eq!(held.len(), 2, "same id: updated, not added");
     assert_eq!(state(&held[id]), ("PASSED".to_owned(), "ARCHIVED".to_owned()));
     assert!(held[id].updated_at() > f.updated_at());
+    assert_eq!(drain(&everything).await.len(), 3, "the handlers' three records");
     // Fixed by hand in the other repository: the next sweep no longer sees it and resolves it
     client()
         .delete_repository_policy()
@@ -240,7 +243,7 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
         .send()
         .await
         .unwrap();
-    let summary = report
+    let summary = sweeper
         .guard
         .sweep(ACCOUNT, REGION, Default::default(), &|_, _| {})
         .await
@@ -265,13 +268,14 @@ async fn security_hub_holds_the_finding_then_resolves_it_when_fixed_or_gone() {
     assert_eq!(registry[0].generator_id(), Some("ecr-policy-guard/replication"));
     assert_eq!(state(registry[0]), ("FAILED".to_owned(), "ACTIVE".to_owned()));
     // A sweep that sees nothing new resolves nothing more
-    let summary = report
+    let summary = sweeper
         .guard
         .sweep(ACCOUNT, REGION, Default::default(), &|_, _| {})
         .await
         .unwrap();
     assert_eq!(summary.resolved_findings, 0);
-    // The sweep imported its own findings: its events are not routed to import-findings.
+    // The sweep imported its own findings and, with `finding_events` off, put nothing on the bus.
+    assert!(drain(&everything).await.is_empty());
     assert!(import_routed(&route).await.is_empty());
 }
 
@@ -290,7 +294,7 @@ async fn the_sweep_imports_250_findings_in_three_calls_and_throttling_is_retried
     // The first import is throttled: the SDK backs off and sends it again.
     proxy.inject("/findings/import", Fault::Throttle, 0, 1);
     // Without replication sources the registry policy has nothing to report: 250 exactly.
-    let g = guard_with_outlets(
+    let g = sweeper_with_outlets(
         &config_with(
             json!("report"),
             json!({"security_hub": true, "finding_events": false, "replication_sources": []}),

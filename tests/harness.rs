@@ -533,10 +533,15 @@ pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// The outlets `config_json` turns on, their calls going to `endpoint` (moto, a proxy, or a
-/// dead port), the way the sweep builds them (handlers publish only to EventBridge and chat)
-pub fn outlets_at(config_json: &str, endpoint: &str) -> guard_adapter::outlets::Outlets {
+/// dead port), built as the event handlers build them (`with_hub`: as the sweep does)
+fn outlets_at(config_json: &str, endpoint: &str, with_hub: bool) -> guard_adapter::outlets::Outlets {
     let config = policy_core::GuardConfig::parse(config_json).unwrap();
-    let mut outlets = guard_adapter::outlets_with_hub(&config, &sdk_config_at(endpoint));
+    let build = if with_hub {
+        guard_adapter::outlets_with_hub
+    } else {
+        guard_adapter::outlets_from
+    };
+    let mut outlets = build(&config, &sdk_config_at(endpoint));
     outlets.retry = Backoff {
         attempts: 2,
         first_delay: Duration::from_millis(20),
@@ -544,10 +549,18 @@ pub fn outlets_at(config_json: &str, endpoint: &str) -> guard_adapter::outlets::
     outlets
 }
 
-/// A guard over moto whose findings go to the outlets its config turns on, at `endpoint`
+/// A guard over moto whose findings go where an event handler's go (EventBridge, chat), at
+/// `endpoint`
 pub fn guard_with_outlets(config_json: &str, endpoint: &str) -> TestGuard {
     let mut g = guard(config_json, None);
-    g.guard.outlets = outlets_at(config_json, endpoint);
+    g.guard.outlets = outlets_at(config_json, endpoint, false);
+    g
+}
+
+/// A guard over moto whose findings go where the sweep's go (EventBridge, Security Hub, chat)
+pub fn sweeper_with_outlets(config_json: &str, endpoint: &str) -> TestGuard {
+    let mut g = guard(config_json, None);
+    g.guard.outlets = outlets_at(config_json, endpoint, true);
     g
 }
 

@@ -3,11 +3,17 @@
 //! writes nothing; an injected failure on one repository is reported and the rest complete.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use guard_adapter::{engine::OutcomeAction, sweep::SweepOptions};
+use guard_adapter::{
+    engine::{HandlerError, OutcomeAction},
+    sweep::{SweepOptions, SweepSummary},
+};
 use policy_core::{guard::review_repository_policy, GuardConfig, GuardContext, Policy};
 use scenarios::*;
 use serde_json::{json, Value};
-use std::{collections::BTreeMap, time::Instant};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 const PER_KIND: usize = 40;
 
@@ -151,20 +157,15 @@ async fn sweep_reports_then_enforces_then_converges() {
 
     // One repository fails: recorded, the rest complete.
     let g = guard_failing(&config_for("enforce"), None, Some("svc/ok-07"));
-    let s = g
-        .guard
-        .sweep(
-            ACCOUNT,
-            REGION,
-            SweepOptions {
-                concurrency: 3,
-                deadline: None,
-                start_at: None,
-            },
-            &|_, _| {},
-        )
-        .await
-        .unwrap();
+    let s = sweep_with(
+        &g,
+        SweepOptions {
+            concurrency: 3,
+            ..SweepOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(s.failed.len(), 1);
     assert_eq!(s.failed[0].repository.as_deref(), Some("svc/ok-07"));
     assert!(s.failed[0].retryable && s.failed[0].error.contains("injected failure"));
@@ -173,26 +174,26 @@ async fn sweep_reports_then_enforces_then_converges() {
 
     // A budget already spent: nothing started, and the summary says where it stopped.
     let g = guard(&config_for("enforce"), None);
-    let s = g
-        .guard
-        .sweep(
-            ACCOUNT,
-            REGION,
-            SweepOptions {
-                concurrency: 8,
-                deadline: Some(Instant::now()),
-                start_at: None,
-            },
-            &|_, _| {},
-        )
-        .await
-        .unwrap();
+    let s = sweep_with(
+        &g,
+        SweepOptions {
+            deadline: Some(Instant::now()),
+            ..SweepOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(!s.complete);
     // The first repository in name order, whatever order the listing came in (moto lists in
     // creation order, where `svc/ok-00` is first).
     let first = repositories().into_iter().map(|(n, _)| n).min().unwrap();
     assert_eq!(s.stopped_at.as_deref(), Some(first.as_str()));
     assert_eq!(s.registry, None);
+}
+
+/// One sweep of the guard's registry with these options
+async fn sweep_with(g: &TestGuard, options: SweepOptions) -> Result<SweepSummary, HandlerError> {
+    g.guard.sweep(ACCOUNT, REGION, options, &|_, _| {}).await
 }
 
 #[tokio::test]
@@ -204,56 +205,74 @@ async fn a_sweep_stopped_by_its_deadline_continues_where_it_stopped_then_does_th
         "Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"ecr:ReplicateImage","Resource":"*"}]}),
     )
     .await;
-    let before = snapshot().await;
+    let mut names: Vec<String> = repositories().into_iter().map(|(n, _)| n).collect();
+    names.sort();
     let g = guard(&config_for("enforce"), None);
 
-    // The part from `svc/ok-00` on, as the state machine sends it after a summary that said
-    // `"stopped_at": "svc/ok-00"`: later names only, then the registry.
+    // Part one: the deadline comes once 45 repositories are done (one at a time; the progress
+    // callback waits it out): the 40 sandboxes, then `svc/foreign-00` to `-04`.
+    let stop_after = 45;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let wait_out = |done: usize, _| {
+        if done == stop_after {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        }
+    };
+    let one = SweepOptions {
+        concurrency: 1,
+        deadline: Some(deadline),
+        start_at: None,
+    };
+    let part1 = g.guard.sweep(ACCOUNT, REGION, one, &wait_out).await.unwrap();
+    assert!(!part1.complete);
+    let stopped_at = part1.stopped_at.clone().unwrap();
+    assert_eq!(stopped_at, names[stop_after]);
+    assert_eq!(stopped_at, "svc/foreign-05");
+    assert_eq!(part1.compliant + part1.changed + part1.skipped, stop_after);
+    assert_eq!((part1.changed, part1.registry), (5, None));
+    assert!(repository_policy("svc/foreign-05")
+        .await
+        .unwrap()
+        .to_string()
+        .contains("999988887777"));
+    assert!(registry_policy().await.unwrap().to_string().contains("999988887777"));
+
+    // Part two, as the state machine sends it: the same payload with `start_at` from part one's
+    // `stopped_at`; the rest, then the registry.
     let mut payload = event("scheduled-sweep.json");
-    payload["start_at"] = json!("svc/ok-00");
+    payload["start_at"] = json!(stopped_at);
     payload["summary"] = json!("counts");
-    let s = sweep::function_handler(lambda_event(payload.clone()), &g.guard)
+    let part2 = sweep::function_handler(lambda_event(payload.clone()), &g.guard)
         .await
         .unwrap();
-    let later: Vec<String> = repositories()
-        .into_iter()
-        .map(|(n, _)| n)
-        .filter(|n| n.as_str() >= "svc/ok-00")
-        .collect();
-    assert_eq!(s.repositories_seen, later.len());
-    assert_eq!(s.start_at.as_deref(), Some("svc/ok-00"));
-    assert!(s.complete && s.stopped_at.is_none());
-    assert_eq!(s.registry, Some(OutcomeAction::Written));
-    let after = snapshot().await;
-    for (name, policy) in &after {
-        let public = policy.as_ref().is_some_and(|p| p.to_string().contains("\"Everyone\""));
-        let foreign = policy.as_ref().is_some_and(|p| p.to_string().contains("999988887777"));
-        if name.as_str() >= "svc/ok-00" {
-            // public-* fixed, team-* given their baseline; sandboxes are before the start.
-            assert!(!public && !foreign, "{name}: {policy:?}");
-        } else {
-            // sandbox-* and svc/foreign-* sort before it: not this part's.
-            assert_eq!(policy, &before[name], "{name}");
-        }
-    }
+    assert!(part2.complete && part2.stopped_at.is_none());
+    assert_eq!(part2.start_at.as_deref(), Some("svc/foreign-05"));
+    assert_eq!(part2.repositories_seen, names.len() - stop_after);
+    assert_eq!(
+        part2.compliant + part2.changed + part2.skipped,
+        names.len() - stop_after
+    );
+    assert_eq!(part2.registry, Some(OutcomeAction::Written));
     assert!(!registry_policy().await.unwrap().to_string().contains("999988887777"));
+    // Together: the writes of one whole sweep (each repository to fix once, and the registry),
+    // after which a whole sweep finds nothing left to do.
+    assert_eq!(g.writes(), 3 * PER_KIND + 1);
+    let whole = sweep_with(&g, SweepOptions::default()).await.unwrap();
+    assert_eq!((whole.changed, whole.registry), (0, Some(OutcomeAction::Unchanged)));
+    assert_eq!(g.writes(), 3 * PER_KIND + 1);
 
     // A part that starts nothing (its deadline came first) fails instead of asking to be
     // continued at the same place for ever.
-    let stuck = g
-        .guard
-        .sweep(
-            ACCOUNT,
-            REGION,
-            SweepOptions {
-                concurrency: 8,
-                deadline: Some(Instant::now()),
-                start_at: Some("svc/ok-00".into()),
-            },
-            &|_, _| {},
-        )
-        .await
-        .unwrap_err();
+    let stuck = sweep_with(
+        &g,
+        SweepOptions {
+            concurrency: 8,
+            deadline: Some(Instant::now()),
+            start_at: Some("svc/ok-00".into()),
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         stuck.to_string(),
         "the sweep continued at `svc/ok-00` started no repository before its deadline"

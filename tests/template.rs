@@ -476,11 +476,16 @@ fn the_rules_route_each_sample_event_to_the_functions_that_act_on_it() {
 }
 
 /// The template condition each outlet's permissions hang on, and the resource each action gets
-fn outlet_grant(action: &str) -> (&'static str, &'static str) {
+fn outlet_grant(function: &str, action: &str) -> (&'static str, &'static str) {
     match action {
-        // Security Hub on also puts findings on the bus, for import-findings.
+        // Security Hub on also puts the handlers' findings on the bus, for import-findings; the
+        // sweep imports its own.
         "events:PutEvents" => (
-            "PublishesFindingEvents",
+            if function == "sweep" {
+                "HasFindingEvents"
+            } else {
+                "PublishesFindingEvents"
+            },
             "!Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default",
         ),
         "securityhub:BatchImportFindings" => (
@@ -509,7 +514,7 @@ fn each_role_holds_exactly_the_outlet_actions_its_code_calls_behind_their_switch
                 if outlet_switch(&action).is_none() {
                     continue;
                 }
-                let (want_condition, want_resource) = outlet_grant(&action);
+                let (want_condition, want_resource) = outlet_grant(&name, &action);
                 assert_eq!(condition.as_deref(), Some(want_condition), "{name} {action}: condition");
                 assert_eq!(
                     intrinsic(&statement["Resource"]),

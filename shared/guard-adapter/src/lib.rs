@@ -96,6 +96,11 @@ pub fn outlets_from(config: &policy_core::GuardConfig, sdk_config: &aws_config::
 /// The sweep's findings outlets: [`outlets_from`] and Security Hub when the config turns it on
 pub fn outlets_with_hub(config: &policy_core::GuardConfig, sdk_config: &aws_config::SdkConfig) -> outlets::Outlets {
     let mut out = outlets_from(config, sdk_config);
+    // The sweep imports into Security Hub itself: the bus carries its findings only when
+    // finding events are on.
+    if !config.finding_events {
+        out.events = None;
+    }
     out.hub = config.security_hub.then(|| {
         std::sync::Arc::new(outlets::sdk::SdkSecurityHub::new(aws_sdk_securityhub::Client::new(
             &outlet_sdk_config(sdk_config),

@@ -1,6 +1,6 @@
 //! Security Hub import of the findings handlers publish. The event handlers do not call Security
-//! Hub: its SDK client alone doubled their binaries (and their cold start), and an import is
-//! not part of a repair. They publish each [`FindingRecord`] as an EventBridge event; the
+//! Hub: its SDK client alone made their binaries half as large again, and an import is not
+//! part of a repair. They publish each [`FindingRecord`] as an EventBridge event; the
 //! `import-findings` function receives those of `trigger` `event` through a rule on the same bus
 //! and imports them here, with EventBridge's retries and the dead-letter queue behind it. The
 //! sweep imports its own findings directly (it also reads and resolves them).
@@ -71,12 +71,12 @@ struct Wire {
     repository: Option<String>,
     resource: String,
     rule: String,
-    // Severity and title follow from the rule; they are read (the record carries them for
-    // people and rules on the bus) but not trusted over it.
+    // Severity and title follow from the rule; they must be there (the record carries them for
+    // people and rules on the bus) but are not trusted over it.
     #[allow(dead_code)]
-    severity: String,
+    severity: serde::de::IgnoredAny,
     #[allow(dead_code)]
-    title: String,
+    title: serde::de::IgnoredAny,
     reason: String,
     #[serde(default)]
     principal: Option<String>,
@@ -87,6 +87,14 @@ struct Wire {
     mode: String,
     trigger: String,
     observed_at: String,
+}
+
+/// Where and why a payload is not the shape wanted
+fn malformed(e: serde_path_to_error::Error<serde_json::Error>) -> ImportError {
+    ImportError::Malformed {
+        path: e.path().to_string(),
+        message: e.inner().to_string(),
+    }
 }
 
 fn known(field: &'static str, value: &str, set: &[&'static str]) -> Result<&'static str, ImportError> {
@@ -105,10 +113,7 @@ const DISPOSITIONS: &[&str] = &["removed", "pinned", "reported", "kept", "except
 impl FindingRecord {
     /// The record an event's `detail` holds, checked field by field
     pub fn from_detail(detail: &Value) -> Result<FindingRecord, ImportError> {
-        let w: Wire = serde_path_to_error::deserialize(detail).map_err(|e| ImportError::Malformed {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
+        let w: Wire = serde_path_to_error::deserialize(detail).map_err(malformed)?;
         let rule = Rule::from_name(&w.rule).ok_or_else(|| ImportError::Unknown {
             field: "rule",
             value: w.rule.clone(),
@@ -177,11 +182,7 @@ pub enum Imported {
 /// Imports the finding of one EventBridge event as Lambda receives it; the finding's
 /// `UpdatedAt` is when the guard saw it. An error means nothing was imported.
 pub async fn import_event(payload: &Value, hub: &dyn FindingsHub) -> Result<Imported, ImportError> {
-    let event: EventBridgeEvent<Value> =
-        serde_path_to_error::deserialize(payload).map_err(|e| ImportError::Malformed {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
+    let event: EventBridgeEvent<Value> = serde_path_to_error::deserialize(payload).map_err(malformed)?;
     if event.source != EVENT_SOURCE || event.detail_type != EVENT_DETAIL_TYPE {
         return Err(ImportError::NotAFinding {
             source_name: event.source,
