@@ -372,9 +372,11 @@ def org_sweep(proxy, accounts, k, workdir):
             start = time.perf_counter()
             try:
                 summary = c.invoke(item)
-                # The state machine's NextPart: again from where a sweep out of time stopped.
+                # The state machine's NextPart: again from where a sweep out of time stopped,
+                # with what the parts before it did.
                 while not summary.get("complete") and summary.get("stopped_at"):
-                    summary = c.invoke({**item, "start_at": summary["stopped_at"]})
+                    summary = c.invoke({**item, "start_at": summary["stopped_at"],
+                                        "previous": summary})
             except BaseException as e:  # noqa: BLE001 (RuntimeApi.invoke exits on a failure)
                 errors.append(f"{item['account']}: invocation failed: {e}")
                 continue

@@ -238,20 +238,33 @@ async fn a_sweep_stopped_by_its_deadline_continues_where_it_stopped_then_does_th
     assert!(registry_policy().await.unwrap().to_string().contains("999988887777"));
 
     // Part two, as the state machine sends it: the same payload with `start_at` from part one's
-    // `stopped_at`; the rest, then the registry.
+    // `stopped_at` and part one's counts as `previous`; the rest, then the registry, and the
+    // answer counts both parts.
     let mut payload = event("scheduled-sweep.json");
-    payload["start_at"] = json!(stopped_at);
     payload["summary"] = json!("counts");
+    payload["start_at"] = json!(stopped_at);
+    payload["previous"] = serde_json::to_value(part1.clone().counts()).unwrap();
     let part2 = sweep::function_handler(lambda_event(payload.clone()), &g.guard)
         .await
         .unwrap();
     assert!(part2.complete && part2.stopped_at.is_none());
-    assert_eq!(part2.start_at.as_deref(), Some("svc/foreign-05"));
-    assert_eq!(part2.repositories_seen, names.len() - stop_after);
+    assert_eq!(part2.start_at, None, "the parts together began at the beginning");
+    assert_eq!(part2.repositories_seen, names.len());
     assert_eq!(
-        part2.compliant + part2.changed + part2.skipped,
-        names.len() - stop_after
+        (part2.compliant, part2.changed, part2.skipped),
+        (PER_KIND, 3 * PER_KIND, PER_KIND)
     );
+    // Forty repositories (five in part one) and the registry's stranger.
+    assert_eq!(part2.findings_by_rule["foreign-account"], PER_KIND + 1);
+    // Its own audit line counts only itself.
+    let own: Vec<Value> = g
+        .audit
+        .lines()
+        .into_iter()
+        .filter(|l| l["audit"] == "sweep_summary")
+        .collect();
+    assert_eq!(own.len(), 1, "part one was swept directly, not through the function");
+    assert_eq!(own[0]["summary"]["repositories_seen"], names.len() - stop_after);
     assert_eq!(part2.registry, Some(OutcomeAction::Written));
     assert!(!registry_policy().await.unwrap().to_string().contains("999988887777"));
     // Together: the writes of one whole sweep (each repository to fix once, and the registry),
@@ -279,7 +292,25 @@ async fn a_sweep_stopped_by_its_deadline_continues_where_it_stopped_then_does_th
     );
     assert!(!stuck.is_retryable());
 
-    // `start_at` must be a name.
+    // `previous` must be this registry's summary; `start_at` must be a name.
+    let mut other = payload.clone();
+    other["previous"]["account"] = json!("999988887777");
+    let e = sweep::function_handler(lambda_event(other), &g.guard)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed event: `previous` is the sweep of `999988887777` in `us-east-1`, not of `123456789012` in `us-east-1`"
+    );
+    let mut other = payload.clone();
+    other["previous"]["findings_by_rule"] = json!({"nonsense": 1});
+    let e = sweep::function_handler(lambda_event(other), &g.guard)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed event: `previous` counts an unknown rule `nonsense`"
+    );
     payload["start_at"] = json!(7);
     let e = sweep::function_handler(lambda_event(payload), &g.guard)
         .await

@@ -934,6 +934,7 @@ fn the_org_sweep_fans_out_one_sweep_per_account_and_region_with_the_sweeps_paylo
     assert!(again.is_subset(&payload_fields), "{again:?}");
     assert!(item.is_subset(&again), "{item:?} vs {again:?}");
     assert_eq!(next_part["Parameters"]["start_at.$"], "$.part.summary.stopped_at");
+    assert_eq!(next_part["Parameters"]["previous.$"], "$.part.summary");
     let done = &body["States"][choice["Default"].as_str().unwrap()];
     assert_eq!(
         (done["OutputPath"].as_str(), done["End"].as_bool()),

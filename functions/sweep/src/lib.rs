@@ -8,7 +8,8 @@
 //!   field is optional (defaults: `GUARD_ACCOUNT_ID`, `AWS_REGION`, `GUARD_SWEEP_CONCURRENCY` or
 //!   8, the whole summary): one registry. In central mode `account` may be any member account.
 //!   `"start_at": "NAME"` continues a sweep whose summary said `"stopped_at": "NAME"` (its
-//!   deadline came first): repositories in name order from there, then the registry.
+//!   deadline came first): repositories in name order from there, then the registry;
+//!   `"previous"`, that summary, is added to this part's (the answer counts every part).
 //! - `{"plan": true}` (central mode): the organisation sweep's plan, the first step of the
 //!   state machine that fans the sweep out over accounts and Regions.
 
@@ -17,7 +18,7 @@ use guard_adapter::{
     access::AccountAccess,
     event::EventError,
     org::{AccountDirectory, Fanout, SweepPlan},
-    sweep::{SweepOptions, SweepSummary},
+    sweep::{EarlierParts, SweepOptions, SweepSummary},
     Accepts, Dispatch, HandlerError, Service,
 };
 use lambda_runtime::LambdaEvent;
@@ -28,7 +29,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const ACCEPTS: Accepts = &["sweep"];
 
 /// The payload fields the function reads (the state machine's items are checked against these)
-pub const PAYLOAD_FIELDS: &[&str] = &["account", "region", "concurrency", "summary", "plan", "start_at"];
+pub const PAYLOAD_FIELDS: &[&str] = &[
+    "account",
+    "region",
+    "concurrency",
+    "summary",
+    "plan",
+    "start_at",
+    "previous",
+];
 
 /// Time kept back from the Lambda deadline to finish the repositories under way and report
 const MARGIN: Duration = Duration::from_secs(20);
@@ -93,16 +102,38 @@ pub async fn function_handler<D: Dispatch>(
             return Err(EventError(format!("`start_at` must be a repository name, found `{other}`")).into());
         }
     };
+    let previous = match payload.get("previous") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let p: EarlierParts = serde_json::from_value(v.clone())
+                .map_err(|e| EventError(format!("`previous` is not a sweep summary: {e}")))?;
+            if (p.account.as_str(), p.region.as_str()) != (account.as_str(), region.as_str()) {
+                return Err(EventError(format!(
+                    "`previous` is the sweep of `{}` in `{}`, not of `{account}` in `{region}`",
+                    p.account, p.region
+                ))
+                .into());
+            }
+            if let Some(rule) = p.unknown_rule() {
+                return Err(EventError(format!("`previous` counts an unknown rule `{rule}`")).into());
+            }
+            Some(p)
+        }
+    };
     let options = SweepOptions {
         concurrency: bounded(concurrency, 8, 64),
         deadline: budget(context.deadline, SystemTime::now()),
         start_at,
     };
-    let summary = guards.sweep_registry(&account, &region, options).await?;
-    // One line per registry swept, whoever invoked it: the organisation's record in the logs.
+    let mut summary = guards.sweep_registry(&account, &region, options).await?;
+    // One line per registry swept (per part), whoever invoked it: the organisation's record in
+    // the logs.
     guards
         .audit()
         .emit(json!({"audit": "sweep_summary", "summary": summary.clone().counts()}));
+    if let Some(p) = previous {
+        summary.absorb(p);
+    }
     Ok(if counts_only { summary.counts() } else { summary })
 }
 

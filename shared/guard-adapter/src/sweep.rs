@@ -9,7 +9,7 @@ use crate::{
     port::EcrPolicies,
 };
 use futures_util::{stream, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::atomic::{AtomicUsize, Ordering},
@@ -60,7 +60,7 @@ pub struct Finding {
 }
 
 /// A repository (or the registry) the sweep could not handle
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The repository (or a template's `template:PREFIX`), absent for the registry
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,7 +129,8 @@ pub struct SweepSummary {
     /// The first repository not handled, when the budget ran out: the next part's `start_at`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<String>,
-    /// Where this part of a continued sweep began
+    /// Where this part of a continued sweep began (with the parts before it absorbed: where the
+    /// first of them began)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_at: Option<String>,
     /// Wall time
@@ -185,6 +186,74 @@ impl SweepSummary {
             || self.registry == Some(OutcomeAction::Reported)
             || self.templates.values().any(|a| *a == OutcomeAction::Reported)
             || self.findings.iter().any(|f| f.disposition == "reported")
+    }
+}
+
+/// The summary of the parts of a continued sweep before this one, as the state machine passes it
+/// on (`previous`): the counts this part adds its own to
+#[derive(Clone, Debug, Deserialize)]
+pub struct EarlierParts {
+    /// The registry's account
+    pub account: String,
+    /// The registry's Region
+    pub region: String,
+    #[serde(default)]
+    compliant: usize,
+    #[serde(default)]
+    changed: usize,
+    #[serde(default)]
+    reported: usize,
+    #[serde(default)]
+    skipped: usize,
+    #[serde(default)]
+    failed: Vec<Failure>,
+    #[serde(default)]
+    findings_by_rule: BTreeMap<String, usize>,
+    #[serde(default)]
+    changed_repositories: Vec<String>,
+    #[serde(default)]
+    resolved_findings: usize,
+    #[serde(default)]
+    elapsed_ms: u64,
+    #[serde(default)]
+    start_at: Option<String>,
+}
+
+impl EarlierParts {
+    /// A rule name among its counts that is no rule (checked before anything is swept)
+    pub fn unknown_rule(&self) -> Option<&str> {
+        self.findings_by_rule
+            .keys()
+            .map(String::as_str)
+            .find(|name| policy_core::Rule::from_name(name).is_none())
+    }
+}
+
+impl SweepSummary {
+    /// Adds what the earlier parts of this registry's sweep did to this part's summary, so the
+    /// last part's summary counts the whole registry. Their findings are in their own summaries
+    /// and audit lines; their rule counts are kept (a name that is no rule is left out: see
+    /// [`EarlierParts::unknown_rule`]).
+    pub fn absorb(&mut self, earlier: EarlierParts) {
+        for (name, n) in earlier.findings_by_rule {
+            if let Some(rule) = policy_core::Rule::from_name(&name) {
+                *self.findings_by_rule.entry(rule.as_str()).or_default() += n;
+            }
+        }
+        // An earlier part listed this part's repositories too but stopped before them: what it
+        // handled (every one it started is counted once) plus this part's listing.
+        self.repositories_seen += earlier.compliant + earlier.changed + earlier.skipped + earlier.failed.len();
+        self.compliant += earlier.compliant;
+        self.changed += earlier.changed;
+        self.reported += earlier.reported;
+        self.skipped += earlier.skipped;
+        self.resolved_findings += earlier.resolved_findings;
+        self.elapsed_ms += earlier.elapsed_ms;
+        let mine = std::mem::replace(&mut self.failed, earlier.failed);
+        self.failed.extend(mine);
+        let mine = std::mem::replace(&mut self.changed_repositories, earlier.changed_repositories);
+        self.changed_repositories.extend(mine);
+        self.start_at = earlier.start_at;
     }
 }
 
