@@ -292,33 +292,40 @@ async fn a_sweep_stopped_by_its_deadline_continues_where_it_stopped_then_does_th
     );
     assert!(!stuck.is_retryable());
 
-    // `previous` must be this registry's summary; `start_at` must be a name.
-    let mut other = payload.clone();
-    other["previous"]["account"] = json!("999988887777");
-    let e = sweep::function_handler(lambda_event(other), &g.guard)
+    // `previous` must be this registry's summary; `start_at` must be a name. Refused before
+    // anything is swept: a repository made public again stays as it is.
+    let public = json!({"Version":"2012-10-17","Statement":statements("public").unwrap()});
+    client()
+        .set_repository_policy()
+        .repository_name("svc/public-00")
+        .policy_text(public.to_string())
+        .send()
         .await
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "malformed event: `previous` is the sweep of `999988887777` in `us-east-1`, not of `123456789012` in `us-east-1`"
-    );
-    let mut other = payload.clone();
-    other["previous"]["findings_by_rule"] = json!({"nonsense": 1});
-    let e = sweep::function_handler(lambda_event(other), &g.guard)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "malformed event: `previous` counts an unknown rule `nonsense`"
-    );
-    payload["start_at"] = json!(7);
-    let e = sweep::function_handler(lambda_event(payload), &g.guard)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "malformed event: `start_at` must be a repository name, found `7`"
-    );
+        .unwrap();
+    let writes = g.writes();
+    let bad: [(&str, Value, &str); 3] = [
+        (
+            "/previous/account",
+            json!("999988887777"),
+            "`previous` is the sweep of `999988887777` in `us-east-1`, not of `123456789012` in `us-east-1`",
+        ),
+        (
+            "/previous/findings_by_rule",
+            json!({"nonsense": 1}),
+            "`previous` counts an unknown rule `nonsense`",
+        ),
+        ("/start_at", json!(7), "`start_at` must be a repository name, found `7`"),
+    ];
+    for (pointer, value, error) in bad {
+        let mut other = payload.clone();
+        *other.pointer_mut(pointer).unwrap() = value;
+        let e = sweep::function_handler(lambda_event(other), &g.guard)
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), format!("malformed event: {error}"));
+    }
+    assert_eq!(g.writes(), writes);
+    assert_eq!(repository_policy("svc/public-00").await, Some(public));
 }
 
 #[tokio::test]
