@@ -9,7 +9,7 @@ What it measures. `--accounts` member accounts (default 20) of `--repos` reposit
   sweep function is invoked with `{"plan": true}`, then every account x Region of the plan is one
   Map item, `{"account", "region", "concurrency", "summary": "counts"}`, run by K sweep processes
   at once, where K is the plan's `accounts_at_once` (GUARD_ORG_ACCOUNTS_AT_ONCE, the template's
-  OrgSweepAccountsAtOnce; `--map-concurrency`, default 5 and 10). moto cannot invoke a Rust
+  OrgSweepAccountsAtOnce; `--map-concurrency`, default 1, 5 and 10). moto cannot invoke a Rust
   Lambda, so this script plays the Map: each process is one Lambda execution environment polling
   its own local Runtime API (`RuntimeApi` from bench/runtime.py), started when an item finds no
   idle one (cold) and then reused (warm), fed items from one shared queue. Each item assumes the
@@ -440,7 +440,7 @@ def main():
     ap.add_argument("--repos", type=int, default=250, help="repositories per account")
     ap.add_argument("--latency-ms", type=float, default=0,
                     help="hold every sweep request this long in the proxy before moto (default 0)")
-    ap.add_argument("--map-concurrency", default="5,10",
+    ap.add_argument("--map-concurrency", default="1,5,10",
                     help="comma-separated Map concurrencies (OrgSweepAccountsAtOnce) to run")
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of every run (medians reported; each run's state is reset)")

@@ -76,6 +76,12 @@ impl<P: EcrPolicies> Dispatch for Guard<P> {
 
 type Cache<E> = Mutex<HashMap<(String, String), (u64, Arc<Guard<E>>)>>;
 
+/// Registries whose guards a warm environment keeps. The organisation sweep hands one
+/// environment account after account, and each guard holds its SDK clients and credentials
+/// (about 0.35 MB each in `bench/org_sweep.py`), so the cache holds the most recent few dozen,
+/// not the whole organisation; a guard evicted is built again with one `AssumeRole`.
+pub const MAX_CACHED_GUARDS: usize = 64;
+
 /// The registries a deployment guards, each through a [`Guard`] built on first use
 pub struct Service<A: AccountAccess> {
     /// Credentials per account
@@ -165,10 +171,18 @@ impl<A: AccountAccess> Service<A> {
         guard.verify_delay = self.verify_delay;
         guard.outlets = (self.outlets)(config);
         let guard = Arc::new(guard);
-        self.guards
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (generation, guard.clone()));
+        let mut cache = self.guards.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_GUARDS && !cache.contains_key(&key) {
+            // Guards of an older config first; then any one (random eviction: no bookkeeping
+            // on the hot path, and a miss costs one AssumeRole).
+            cache.retain(|_, (g, _)| *g == generation);
+            if cache.len() >= MAX_CACHED_GUARDS {
+                if let Some(k) = cache.keys().next().cloned() {
+                    cache.remove(&k);
+                }
+            }
+        }
+        cache.insert(key, (generation, guard.clone()));
         Ok(guard)
     }
 
@@ -282,6 +296,27 @@ mod tests {
             detail["userIdentity"] = json!({"sessionContext":{"sessionIssuer":{"arn": i}}});
         }
         json!({"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":account,"region":"eu-west-1","detail":detail})
+    }
+
+    #[tokio::test]
+    async fn a_warm_environment_keeps_a_bounded_number_of_guards() {
+        let (s, _) = service(CENTRAL_CONFIG);
+        let (config, generation) = s.config.current().await;
+        let accounts: Vec<String> = (0..MAX_CACHED_GUARDS + 10)
+            .map(|i| format!("{:012}", 100 + i))
+            .collect();
+        for a in &accounts {
+            s.access.add_role(a);
+            s.guard(a, "eu-west-1", &config, generation).await.unwrap();
+        }
+        let cached = |s: &Service<MemoryAccess>| s.guards.lock().unwrap().len();
+        assert_eq!(cached(&s), MAX_CACHED_GUARDS);
+        // The latest is kept, and asking again for it builds nothing new.
+        let last = accounts.last().unwrap();
+        let a = s.guard(last, "eu-west-1", &config, generation).await.unwrap();
+        let b = s.guard(last, "eu-west-1", &config, generation).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(cached(&s), MAX_CACHED_GUARDS);
     }
 
     const CENTRAL_CONFIG: &str =
