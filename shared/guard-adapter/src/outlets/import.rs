@@ -13,7 +13,7 @@
 use super::{asff::Asff, FindingRecord, FindingsHub, EVENT_DETAIL_TYPE, EVENT_SOURCE, ID_PREFIX};
 use crate::port::PortError;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use policy_core::Rule;
+use policy_core::{Mode, Rule};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -84,7 +84,7 @@ struct Wire {
     statement: Value,
     rewritten: Value,
     disposition: String,
-    mode: String,
+    mode: Mode,
     trigger: String,
     observed_at: String,
 }
@@ -150,7 +150,7 @@ impl FindingRecord {
             statement: w.statement,
             rewritten: w.rewritten,
             disposition: known("disposition", &w.disposition, DISPOSITIONS)?,
-            mode: known("mode", &w.mode, &["enforce", "report"])?,
+            mode: w.mode.as_str(),
             trigger: known("trigger", &w.trigger, &["event", "sweep"])?,
             observed_at: w.observed_at,
         })

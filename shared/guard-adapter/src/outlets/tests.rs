@@ -449,6 +449,10 @@ async fn every_record_survives_the_bus_and_the_importer_checks_each_field() {
             bad(&|e| e["detail"]["mode"] = json!(true)),
             "malformed at `mode`: invalid type",
         ),
+        (
+            bad(&|e| e["detail"]["mode"] = json!("maybe")),
+            "malformed at `mode`: unknown variant `maybe`",
+        ),
         (json!([1, 2]), "malformed"),
     ];
     let before = importer.import_calls().len();
