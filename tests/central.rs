@@ -66,16 +66,7 @@ async fn central(config_json: &str) -> (Service<SdkAccess>, Arc<MemoryAudit>) {
 }
 
 async fn create_in(account: &str, region: &str, name: &str, policy: Option<&Value>) {
-    let c = ecr_in(account, region).await;
-    c.create_repository().repository_name(name).send().await.unwrap();
-    if let Some(p) = policy {
-        c.set_repository_policy()
-            .repository_name(name)
-            .policy_text(p.to_string())
-            .send()
-            .await
-            .unwrap();
-    }
+    create_repository_with(&ecr_in(account, region).await, name, policy).await;
 }
 
 async fn policy_in(account: &str, region: &str, name: &str) -> Option<Value> {

@@ -244,19 +244,7 @@ async fn creation_template_events_are_enforced() {
     assert_eq!((out.action, out.target), (OutcomeAction::Written, Some("template")));
     let rules: Vec<&str> = out.changes().map(|f| f.rule).collect();
     assert_eq!(rules, ["public"]);
-    let describe = || async {
-        client()
-            .describe_repository_creation_templates()
-            .prefixes("team-hub")
-            .send()
-            .await
-            .unwrap()
-            .repository_creation_templates
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-    };
-    let t = describe().await.unwrap();
+    let t = creation_template("team-hub").await.unwrap();
     let policy: Value = serde_json::from_str(t.repository_policy().unwrap()).unwrap();
     assert_eq!(
         sids(&policy),
@@ -278,7 +266,7 @@ async fn creation_template_events_are_enforced() {
         .await
         .unwrap();
     assert_eq!((out.action, out.write), (OutcomeAction::Written, Some("create")));
-    let t = describe().await.unwrap();
+    let t = creation_template("team-hub").await.unwrap();
     let policy: Value = serde_json::from_str(t.repository_policy().unwrap()).unwrap();
     assert_eq!(sids(&policy), ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"]);
     assert_eq!(g.writes(), 2);

@@ -75,48 +75,51 @@ pub fn moto_endpoint() -> &'static str {
     })
 }
 
-/// `POST /moto-api/reset`: every repository and policy gone
-pub fn reset_moto() {
+/// One POST to moto without an SDK (`headers` each end in CRLF): the answer's head and body.
+/// Panics, naming `what`, unless moto answers 200.
+fn moto_post(path: &str, headers: &str, body: &str, what: &str) -> (String, String) {
     let addr = moto_endpoint().trim_start_matches("http://").to_owned();
     let mut s = TcpStream::connect(&addr).unwrap();
     write!(
         s,
-        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
+    let (head, answer) = out.split_once("\r\n\r\n").unwrap_or((out.as_str(), ""));
     assert!(
-        out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200"),
-        "reset failed: {out}"
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{what}: {out}"
     );
+    (head.to_owned(), answer.to_owned())
+}
+
+/// The signature header moto routes a call by (it checks no signature)
+fn moto_authorization(service: &str) -> String {
+    format!(
+        "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    )
+}
+
+/// `POST /moto-api/reset`: every repository and policy gone
+pub fn reset_moto() {
+    moto_post("/moto-api/reset", "", "", "reset failed");
 }
 
 /// One call to a JSON-protocol AWS API on moto (EventBridge `AWSEvents.*`, SQS `AmazonSQS.*`),
 /// for services the scenarios use too rarely to build their SDK crates: moto routes by the
 /// credential scope and checks no signature. Panics unless moto answers 200.
 pub fn moto_json(service: &str, target: &str, body: &Value) -> Value {
-    let addr = moto_endpoint().trim_start_matches("http://").to_owned();
     let content_type = if target.starts_with("AmazonSQS.") { "1.0" } else { "1.1" };
-    let body = body.to_string();
-    let mut s = TcpStream::connect(&addr).unwrap();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-{content_type}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, answer) = out.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "{target}: {out}"
+    let headers = format!(
+        "X-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-{content_type}\r\n{}",
+        moto_authorization(service)
     );
+    let (_, answer) = moto_post("/", &headers, &body.to_string(), target);
     // moto answers some calls with no body at all
-    serde_json::from_str(answer).unwrap_or(Value::Null)
+    serde_json::from_str(&answer).unwrap_or(Value::Null)
 }
 
 /// Scenarios share moto's single registry: one at a time
@@ -269,7 +272,11 @@ pub fn lambda_event(payload: Value) -> lambda_runtime::LambdaEvent<Value> {
 
 /// Creates a repository, with a policy when given
 pub async fn create_repository(name: &str, policy: Option<&Value>) {
-    let c = client();
+    create_repository_with(&client(), name, policy).await;
+}
+
+/// Creates a repository through `c` (any account's client), with a policy when given
+pub async fn create_repository_with(c: &aws_sdk_ecr::Client, name: &str, policy: Option<&Value>) {
     c.create_repository().repository_name(name).send().await.unwrap();
     if let Some(p) = policy {
         c.set_repository_policy()
@@ -654,24 +661,12 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
 /// A query-protocol call (IAM, STS) to moto in another account, through moto's
 /// `x-moto-account-id` header: sets up an account no credentials reach yet. The answer's body.
 pub fn moto_call_as(account: &str, service: &str, params: &[(&str, &str)]) -> String {
-    let addr = moto_endpoint().trim_start_matches("http://").to_owned();
-    let body = form_encode(params);
-    let mut s = TcpStream::connect(&addr).unwrap();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nx-moto-account-id: {account}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(
-        out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200"),
-        "{service} call failed: {out}"
+    let headers = format!(
+        "Content-Type: application/x-www-form-urlencoded\r\nx-moto-account-id: {account}\r\n{}",
+        moto_authorization(service)
     );
-    out
+    let (head, body) = moto_post("/", &headers, &form_encode(params), &format!("{service} call failed"));
+    format!("{head}\r\n\r\n{body}")
 }
 
 /// Creates an IAM role in an account (member stacks do this in AWS)
@@ -736,4 +731,18 @@ pub fn event_in(name: &str, account: &str) -> Value {
 /// A loopback address nothing listens on
 pub fn dead_endpoint() -> String {
     format!("http://127.0.0.1:{}", free_port())
+}
+
+/// The creation template of exactly this prefix, if there is one
+pub async fn creation_template(prefix: &str) -> Option<aws_sdk_ecr::types::RepositoryCreationTemplate> {
+    client()
+        .describe_repository_creation_templates()
+        .prefixes(prefix)
+        .send()
+        .await
+        .unwrap()
+        .repository_creation_templates
+        .unwrap_or_default()
+        .into_iter()
+        .find(|t| t.prefix() == Some(prefix))
 }

@@ -115,24 +115,11 @@ async fn create_public_root_template() {
         .unwrap();
 }
 
-async fn template(prefix: &str) -> Option<aws_sdk_ecr::types::RepositoryCreationTemplate> {
-    client()
-        .describe_repository_creation_templates()
-        .prefixes(prefix)
-        .send()
-        .await
-        .unwrap()
-        .repository_creation_templates
-        .unwrap_or_default()
-        .into_iter()
-        .find(|t| t.prefix() == Some(prefix))
-}
-
 #[tokio::test]
 async fn a_public_root_template_is_repaired_and_keeps_every_other_field() {
     let _x = exclusive().await;
     create_public_root_template().await;
-    let before = template("ROOT").await.unwrap();
+    let before = creation_template("ROOT").await.unwrap();
     let g = guard(&config(|_| {}), None);
     let s = g
         .guard
@@ -142,7 +129,7 @@ async fn a_public_root_template_is_repaired_and_keeps_every_other_field() {
     assert_eq!(s.templates.get("ROOT"), Some(&OutcomeAction::Written), "{s:?}");
     let f = s.findings.iter().find(|f| f.target == "template").unwrap();
     assert_eq!((f.rule, f.repository.as_deref()), ("public", Some("ROOT")));
-    let after = template("ROOT").await.unwrap();
+    let after = creation_template("ROOT").await.unwrap();
     let policy: Value = serde_json::from_str(after.repository_policy().unwrap()).unwrap();
     assert_eq!(sids(&policy), ["OwnPush"]);
     // Every other field exactly as it was.
@@ -176,7 +163,7 @@ async fn a_public_root_template_is_repaired_and_keeps_every_other_field() {
 async fn report_mode_leaves_a_template_alone() {
     let _x = exclusive().await;
     create_public_root_template().await;
-    let before = template("ROOT").await.unwrap();
+    let before = creation_template("ROOT").await.unwrap();
     let g = guard(&config(|c| c["mode"] = json!("report")), None);
     let s = g
         .guard
@@ -186,7 +173,7 @@ async fn report_mode_leaves_a_template_alone() {
     assert_eq!(s.templates.get("ROOT"), Some(&OutcomeAction::Reported));
     assert!(s.has_findings());
     assert_eq!(g.writes(), 0);
-    assert_eq!(template("ROOT").await.unwrap(), before);
+    assert_eq!(creation_template("ROOT").await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -204,7 +191,7 @@ async fn baseline_templates_create_then_repair_their_template() {
         .await
         .unwrap();
     assert_eq!(s.templates.get("team"), Some(&OutcomeAction::Written), "{s:?}");
-    let created = template("team").await.unwrap();
+    let created = creation_template("team").await.unwrap();
     let policy: Value = serde_json::from_str(created.repository_policy().unwrap()).unwrap();
     assert_eq!(sids(&policy), ["GuardBaselineOrgPull", "GuardBaselineLambdaPull"]);
     assert!(policy
@@ -227,12 +214,16 @@ async fn baseline_templates_create_then_repair_their_template() {
         .await
         .unwrap();
     assert_eq!(out.action, OutcomeAction::Written);
-    let repaired: Value = serde_json::from_str(template("team").await.unwrap().repository_policy().unwrap()).unwrap();
+    let repaired: Value =
+        serde_json::from_str(creation_template("team").await.unwrap().repository_policy().unwrap()).unwrap();
     assert_eq!(
         sids(&repaired),
         ["OwnPush", "GuardBaselineOrgPull", "GuardBaselineLambdaPull"]
     );
-    assert_eq!(template("team").await.unwrap().description(), created.description());
+    assert_eq!(
+        creation_template("team").await.unwrap().description(),
+        created.description()
+    );
     let again = g
         .guard
         .enforce_template(ACCOUNT, REGION, "team", None, &[])
